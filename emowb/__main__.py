@@ -1,0 +1,5 @@
+import sys
+
+from emowb.cli import main
+
+sys.exit(main())
