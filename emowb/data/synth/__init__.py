@@ -1,0 +1,8 @@
+"""The embedded synthetic dyadic corpus: real (synthesised) speech, OpenFace-style faces, text.
+
+>>> from emowb.data.synth import SynthConfig, generate
+>>> corpus = generate("data/synth", SynthConfig(dialogues=50, seed=0))   # doctest: +SKIP
+"""
+
+from emowb.data.synth.generate import generate  # noqa: F401
+from emowb.data.synth.params import SynthConfig  # noqa: F401
