@@ -1,0 +1,201 @@
+"""``emowb import``, ``emowb features`` and ``emowb feature-sets``.
+
+Examples::
+
+    emowb import emodb ../shared/data/emodb corpora/emodb                # 4 classes
+    emowb import emodb ../shared/data/emodb corpora/emodb7 --classes all
+    emowb import iemocap /data/IEMOCAP_full_release corpora/iemocap --classes 6
+    emowb import manifest my_data.csv corpora/mine --labels neutral,happy,sad,angry
+    emowb features corpora/emodb --set egemaps --set compare
+    emowb features corpora/emodb --set hubert --model /models/hubert-large-ll60k --layer -2
+    emowb feature-sets corpora/emodb
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import re
+import sys
+import time
+
+import numpy as np
+
+from emowb.data.audio import AudioError
+from emowb.data.corpus import Corpus, CorpusError
+from emowb.features.base import FeatureError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from emowb.data.importers import IMPORTERS
+    from emowb.features.extract import FEATURE_SETS
+
+    p = sub.add_parser("import", help="import a corpus into the canonical format",
+                       description="Import a corpus (IEMOCAP, RAVDESS, CREMA-D, EmoDB, COGMEN "
+                                   "pickles, or a manifest) into a canonical corpus folder.")
+    p.add_argument("kind", choices=sorted(IMPORTERS))
+    p.add_argument("src", help="source folder / manifest / pickle")
+    p.add_argument("out_dir", help="corpus folder to write")
+    p.add_argument("--classes", help="4 | 6 (iemocap) | all")
+    p.add_argument("--labels", help="manifest: comma-separated label set, in class order")
+    p.add_argument("--name", help="manifest: corpus name")
+    p.add_argument("--sessions", help="iemocap: comma-separated session numbers, e.g. 1,2,3")
+    p.add_argument("--channel", choices=("speech", "song", "both"), help="ravdess: vocal channel")
+    p.add_argument("--copy-media", action="store_true", default=None,
+                   help="copy audio/face files into OUT_DIR/media (default: absolute paths)")
+    p.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other importer option (VALUE parsed as JSON when it can be)")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("features", help="extract (or reuse cached) feature sets of a corpus")
+    p.add_argument("corpus", help="corpus folder")
+    p.add_argument("--set", dest="sets", action="append", required=True, choices=sorted(FEATURE_SETS),
+                   help="feature set (repeat for several)")
+    p.add_argument("--model", help="SSL / text model folder or cached HF repo id")
+    p.add_argument("--layer", help="hidden-state index (default -2 for SSL, -1 for text) or 'all'")
+    p.add_argument("--pooling", choices=("mean", "cls"), help="text: pooling")
+    p.add_argument("--on-error", choices=("raise", "flag"),
+                   help="unreadable files: stop with an error (default) or flag the utterance")
+    p.add_argument("--save-as", help="store under this name (one --set only)")
+    p.add_argument("--device", help="auto | cpu | cuda")
+    p.add_argument("--workers", type=int, dest="num_workers", help="openSMILE processes")
+    p.add_argument("--force", action="store_true", help="re-extract even when cached")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other extractor parameter (VALUE parsed as JSON when it can be)")
+    p.set_defaults(func=cmd_features)
+
+    p = sub.add_parser("feature-sets", help="list the feature sets stored for a corpus")
+    p.add_argument("corpus", help="corpus folder")
+    p.set_defaults(func=cmd_feature_sets)
+
+
+def _options(pairs: list[str]) -> dict:
+    out = {}
+    for kv in pairs:
+        if "=" not in kv:
+            raise SystemExit(f"-o expects KEY=VALUE, got {kv!r}")
+        k, v = kv.split("=", 1)
+        try:
+            out[k.strip().replace("-", "_")] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k.strip().replace("-", "_")] = v
+    return out
+
+
+def _fail(e: Exception) -> int:
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from emowb.data.importers import import_corpus
+
+    opts = _options(args.option)
+    if args.classes is not None:
+        opts["classes"] = int(args.classes) if args.classes.isdigit() else args.classes
+    if args.labels:
+        opts["labels"] = [s.strip() for s in args.labels.split(",") if s.strip()]
+    if args.sessions:
+        opts["sessions"] = [int(s) for s in args.sessions.split(",")]
+    for k in ("name", "channel", "copy_media"):
+        if getattr(args, k) is not None:
+            opts[k] = getattr(args, k)
+    try:
+        corpus = import_corpus(args.kind, args.src, args.out_dir, **opts)
+    except TypeError as e:  # an option this importer does not take
+        return _fail(f"importer {args.kind!r}: {e}")
+    except (CorpusError, AudioError, ValueError, FileNotFoundError) as e:
+        return _fail(e)
+    print(corpus.report())
+    for reason, d in corpus.info.extra.get("excluded", {}).items():
+        print(f"excluded {d['total']}: {reason}: " + ", ".join(f"{k} {v}" for k, v in d["counts"].items()))
+    print(f"wrote {corpus.root}")
+    return 0
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    from emowb.features.extract import extract, is_cached
+
+    if args.save_as and len(args.sets) > 1:
+        return _fail("--save-as needs exactly one --set")
+    try:
+        corpus = Corpus.load(args.corpus)
+    except CorpusError as e:
+        return _fail(e)
+    base = _options(args.option)
+    for k in ("model", "pooling", "on_error", "device", "num_workers"):
+        if getattr(args, k) is not None:
+            base[k] = getattr(args, k)
+    if args.layer is not None:
+        base["layer"] = int(args.layer) if args.layer.lstrip("-").isdigit() else args.layer
+    audio_s = _audio_seconds(corpus)
+    for name in args.sets:
+        params = {k: v for k, v in base.items() if _takes(name, k)}
+        try:
+            hit = not args.force and is_cached(corpus, name, save_as=args.save_as, **params)
+            t0 = time.perf_counter()
+            fs = extract(corpus, name, save_as=args.save_as, force=args.force,
+                         progress=not args.no_progress, **params)
+            dt = time.perf_counter() - t0
+        except (CorpusError, FeatureError, AudioError, ValueError, TypeError) as e:
+            return _fail(f"feature set {name!r}: {e}")
+        rate = f"{len(fs) / dt:.1f} utt/s" if dt > 0 else ""
+        rtf = f", real-time factor {dt / audio_s:.4f}" if audio_s and fs.modality.value == "a" else ""
+        print(f"{fs!r}: {'cache hit' if hit else 'extracted'} in {dt:.2f} s ({rate}{rtf if not hit else ''})")
+        bad = collections.Counter(_reason(n) for n, v in zip(fs.notes, fs.valid) if not v)
+        if bad:
+            print(f"  invalid (flagged, zeroed): " + ", ".join(f"{k} {v}" for k, v in bad.most_common()))
+    return 0
+
+
+def _reason(note: str) -> str:
+    """A note without file paths and details, to count invalid rows by reason."""
+    return re.sub(r"\s*(in\s+)?/\S+", "", note).split(":")[0].strip() or note
+
+
+def _takes(name: str, key: str) -> bool:
+    """Whether a shared CLI option applies to the extractor family of ``name``."""
+    audio = name not in ("minilm", "text", "openface-au")
+    model_based = name in ("hubert", "wav2vec2", "wavlm", "ssl", "text", "minilm")
+    return {"model": model_based, "layer": model_based, "pooling": name in ("text", "minilm"),
+            "device": model_based, "num_workers": name in ("egemaps", "compare", "egemaps-lld", "opensmile"),
+            "on_error": audio or name == "openface-au"}.get(key, True)
+
+
+def _audio_seconds(corpus: Corpus) -> float:
+    """Seconds of audio in the corpus: the ``duration`` column, else segment bounds / headers."""
+    from emowb.data.audio import audio_duration
+
+    t = corpus.table
+    if "duration" in t.columns:
+        return float(np.nansum(t["duration"].astype(float).to_numpy()))
+    total = 0.0
+    for i in range(len(t)):
+        p = corpus.path("audio", i)
+        if p is None:
+            continue
+        s, e = float(t["start"].iat[i]), float(t["end"].iat[i])
+        try:
+            e = e if not np.isnan(e) else audio_duration(p)
+        except AudioError:
+            continue
+        total += e - (0.0 if np.isnan(s) else s)
+    return total
+
+
+def cmd_feature_sets(args: argparse.Namespace) -> int:
+    from emowb.features.store import list_features
+
+    try:
+        corpus = Corpus.load(args.corpus)
+    except CorpusError as e:
+        return _fail(e)
+    rows = list_features(corpus)
+    if not rows:
+        print(f"no feature sets stored for {corpus.root}")
+    for r in rows:
+        stale = "" if r["current"] else "  (stale: corpus changed since)"
+        print(f"{r['name']:<16} {r['modality']}  {r['kind']:<8} dim {r['dim']:<6} {r['path'].name}{stale}")
+    return 0
