@@ -19,38 +19,18 @@ import argparse
 import json
 import sys
 import time
-import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV, GroupKFold
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import LinearSVC
 
 from emowb.data.corpus import Corpus, CorpusError
 from emowb.data.importers import import_corpus
-from emowb.data.splits import make_splits
-from emowb.eval.metrics import UA, WA, weighted_f1
+from emowb.eval.linear import C_GRID, CLASSIFIERS, METRICS, linear_probe
 from emowb.eval.summary import summarise
 from emowb.features import extract
 
 ROOT = Path(__file__).resolve().parents[1]
-C_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 FEATURES = ("egemaps", "compare")
-METRICS = {"UA": UA, "WA": WA, "weighted_f1": weighted_f1}
-
-
-def classifiers(seed: int) -> dict:
-    return {
-        "linear-svm": make_pipeline(StandardScaler(), LinearSVC(class_weight="balanced", max_iter=20000,
-                                                                random_state=seed)),
-        "logreg": make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced", max_iter=5000,
-                                                                     random_state=seed)),
-    }
 
 
 def corpus_at(emodb: Path, work: Path) -> Corpus:
@@ -62,37 +42,21 @@ def corpus_at(emodb: Path, work: Path) -> Corpus:
 
 
 def run(corpus: Corpus, *, seed: int = 0) -> tuple[pd.DataFrame, dict]:
-    """Per-fold metrics (one row per feature set x classifier x fold) and pooled predictions."""
+    """Per-fold metrics (one row per feature set x classifier x fold) and pooled scores."""
     t = corpus.table
     y = corpus.y
-    speakers = t["speaker"].to_numpy()
-    folds = make_splits(corpus, "loso", dev_share=0.0)
     rows, pooled = [], {}
     for feat in FEATURES:
         fs = extract(corpus, feat, progress=False).take(t["utt_id"].tolist())
         if not fs.valid.all():
             raise RuntimeError(f"{feat}: {int((~fs.valid).sum())} invalid utterances: "
                                f"{[n for n, v in zip(fs.notes, fs.valid) if not v][:3]}")
-        X = fs.values
-        for clf_name, clf in classifiers(seed).items():
-            pred_all = np.full(len(y), -1)
-            for split in folds:
-                test = split.test_mask(t)
-                train = t["dialogue_id"].isin(set(split.train)).to_numpy()
-                grid = GridSearchCV(clf, {clf.steps[-1][0] + "__C": list(C_GRID)},
-                                    scoring="balanced_accuracy", cv=GroupKFold(n_splits=3), n_jobs=2)
-                t0 = time.perf_counter()
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", ConvergenceWarning)
-                    grid.fit(X[train], y[train], groups=speakers[train])
-                pred = grid.predict(X[test])
-                pred_all[test] = pred
-                rows.append({"features": feat, "classifier": clf_name, "fold": split.name,
-                             "n_test": int(test.sum()), "C": grid.best_params_[clf.steps[-1][0] + "__C"],
-                             "seconds": time.perf_counter() - t0,
-                             **{m: f(y[test], pred) for m, f in METRICS.items()}})
+        for clf_name in CLASSIFIERS:
+            per_fold, pred_all = linear_probe(corpus, fs.values, protocol="loso", classifier=clf_name,
+                                              c_grid=C_GRID, seed=seed)
+            rows.append(per_fold.assign(features=feat, classifier=clf_name))
             pooled[(feat, clf_name)] = {m: f(y, pred_all) for m, f in METRICS.items()}
-    return pd.DataFrame(rows), pooled
+    return pd.concat(rows, ignore_index=True), pooled
 
 
 def table(per_fold: pd.DataFrame, pooled: dict) -> pd.DataFrame:
