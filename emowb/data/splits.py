@@ -175,3 +175,47 @@ def make_splits(corpus: Corpus, protocol: Protocol | str, *, seed: int = 0, dev_
     for s in splits:
         check_independent(corpus, s)
     return splits
+
+
+# --------------------------------------------------------------------------- given splits
+#: Where importers record the split a corpus comes with: ``corpus.json`` ``extra["splits"]``
+#: maps a split name to ``{"train": [...], "dev": [...], "test": [...]}`` (dialogue ids), e.g. the
+#: COGMEN pickles' own train/dev/test lists under ``"cogmen"``.
+GIVEN_SPLITS_KEY = "splits"
+
+
+def given_split_names(corpus: Corpus) -> list[str]:
+    """Names of the splits recorded in the corpus (``corpus.json`` ``extra["splits"]``)."""
+    return sorted((corpus.info.extra or {}).get(GIVEN_SPLITS_KEY, {}))
+
+
+def given_split(corpus: Corpus, name: str | None = None, *, check: bool = True) -> Split:
+    """The train/dev/test split recorded in the corpus under ``name``.
+
+    Args:
+        name: the recorded split's name (default: the only one recorded).
+        check: verify speaker independence (:func:`check_independent`).
+
+    Raises:
+        SplitError: no split recorded / unknown name / unknown dialogue ids / not independent.
+    """
+    recorded = (corpus.info.extra or {}).get(GIVEN_SPLITS_KEY, {})
+    if not recorded:
+        raise SplitError(f"corpus {corpus.name!r} records no split (corpus.json extra[{GIVEN_SPLITS_KEY!r}])")
+    if name is None:
+        if len(recorded) != 1:
+            raise SplitError(f"corpus {corpus.name!r} records several splits {sorted(recorded)}; name one")
+        name = next(iter(recorded))
+    if name not in recorded:
+        raise SplitError(f"corpus {corpus.name!r} records no split {name!r}; it has {sorted(recorded)}")
+    parts = recorded[name]
+    known = set(corpus.table["dialogue_id"])
+    for p in ("train", "dev", "test"):
+        unknown = [d for d in parts.get(p, []) if d not in known]
+        if unknown:
+            raise SplitError(f"given split {name!r}: {p} dialogue(s) not in the corpus, e.g. {unknown[:3]}")
+    split = Split(f"given-{name}", tuple(parts.get("train", ())), tuple(parts.get("dev", ())),
+                  tuple(parts.get("test", ())))
+    if check:
+        check_independent(corpus, split)
+    return split

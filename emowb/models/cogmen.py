@@ -1,0 +1,321 @@
+"""COGMEN (Joshi et al., NAACL 2022): SeqContext transformer + relational graph + classifier.
+
+Per batch of dialogues (see :class:`emowb.data.dialogues.Batch`)::
+
+    inputs   per modality (B, T, D_m), unavailable entries filled (zeros | training mean | learned)
+      -> concat (B, T, ΣD_m)                     input="concat" (the reference: raw features)
+         or per-modality Linear -> concat (B, T, M·proj_dim)          input="project"
+      -> [+ positional encoding]                 positional = none | sinusoidal | learned
+      -> TransformerEncoder (seq_layers, seq_heads, dropout), key-padding mask
+      -> Linear -> SeqContext output h (B, T, G)                         G = hidden_size
+      -> nodes (N, G) (real utterances only, PyG order)
+      -> RGCNConv(G, G, 2·S² relations) -> TransformerConv(G, G, heads, concat) (N, G·heads)
+      -> BatchNorm1d -> LeakyReLU = post-graph embedding g (N, G·heads)
+      -> classifier on [h ‖ g] (concat_seq) or g: Linear -> ReLU -> Dropout -> Linear (N, C)
+
+Differences to the reference implementation (``Exploration-Lab/COGMEN``), all switchable:
+
+- The reference passes no padding mask to its transformer, so padded zero rows take part in
+  attention and a dialogue's predictions depend on what it is batched with. emowb masks padding;
+  ``reference=True`` turns the mask off (and reproduces the dependence).
+- The reference has no positional encoding in SeqContext (its ``Embedding(110, ·)`` is unused);
+  ``positional`` makes it an option (default ``none`` as in the reference).
+- The reference picks the SeqContext head count as the first of 7..14 dividing the input width
+  (1 if none does); emowb takes ``seq_heads`` and applies that rule only when it is ``None``.
+- The reference's BatchNorm fails on a one-utterance batch in training; emowb normalises such a
+  batch with the running statistics instead.
+- Graph edges are built once per dialogue with tensor ops, not per batch in Python
+  (:mod:`emowb.models.graph`), and ``wp``/``wf`` count from the receiving node (identical for the
+  default wp = wf; ``reference=True`` uses the reference's source-centred convention).
+- Missing modalities are explicit (availability mask) with a choice of fill.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Mapping
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+from torch_geometric.nn import RGCNConv, TransformerConv
+
+from emowb.config import Config, require
+from emowb.data.dialogues import Batch, GraphSpec, SpeakerIndex
+from emowb.models.graph import EdgeConvention, GraphKind, num_relations
+from emowb.train.api import ModelOutput
+from emowb.types import Modality
+
+__all__ = ["InputMode", "PositionalEncoding", "MissingFill", "CogmenConfig", "COGMEN",
+           "reference_head_count"]
+
+
+class InputMode(str, enum.Enum):
+    """How per-modality features enter SeqContext."""
+
+    CONCAT = "concat"     # raw features concatenated (the reference)
+    PROJECT = "project"   # one Linear per modality to proj_dim, then concatenated
+
+
+class PositionalEncoding(str, enum.Enum):
+    NONE = "none"
+    SINUSOIDAL = "sinusoidal"
+    LEARNED = "learned"
+
+
+class MissingFill(str, enum.Enum):
+    """What an unavailable (utterance, modality) or a masked feature dimension is replaced by."""
+
+    ZEROS = "zeros"        # the paper / reference
+    MEAN = "mean"          # the training mean of that modality (set via COGMEN.set_fill_means)
+    LEARNED = "learned"    # a learned "missing" vector per modality
+
+
+def reference_head_count(width: int) -> int:
+    """The reference's rule: the first of 7..14 that divides ``width``, else 1."""
+    for h in range(7, 15):
+        if width % h == 0:
+            return h
+    return 1
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CogmenConfig(Config):
+    """COGMEN hyper-parameters (defaults: the reference's, with the SLT paper's 7 graph heads).
+
+    Attributes:
+        modalities: input modalities, e.g. ``"av"`` (order always a, v, t).
+        hidden_size: SeqContext output width and graph layer width (reference: 100).
+        seq_layers: transformer encoder layers in SeqContext (reference: 2).
+        seq_heads: attention heads in SeqContext; None = the reference's 7..14 rule.
+        seq_ff: feed-forward width of each encoder layer (torch default 2048, as the reference).
+        dropout: dropout in the encoder and the classifier (reference: 0.5).
+        input: :class:`InputMode`; proj_dim: per-modality width for ``input="project"``.
+        positional: :class:`PositionalEncoding`; max_len: longest dialogue for ``learned``.
+        padding_mask: mask padded utterances in SeqContext attention.
+        graph: :class:`GraphKind` (window | past | disjoint); wp, wf: windows (-1 = unbounded).
+        convention: :class:`EdgeConvention` for wp/wf.
+        n_speakers: speakers per dialogue (relations = 2·n_speakers²).
+        speaker_index: :class:`SpeakerIndex` (appearance | role).
+        gnn_heads: TransformerConv heads (the SLT paper's "GNN: 7").
+        concat_seq: classifier input [SeqContext ‖ graph] (True) or graph only.
+        fill: :class:`MissingFill`.
+        reference: reproduce the reference where it changes numbers: no padding mask and the
+            reference's window convention (requires input="concat", positional="none").
+    """
+
+    modalities: str = "av"
+    hidden_size: int = 100
+    seq_layers: int = 2
+    seq_heads: int | None = None
+    seq_ff: int = 2048
+    dropout: float = 0.5
+    input: InputMode = InputMode.CONCAT
+    proj_dim: int = 64
+    positional: PositionalEncoding = PositionalEncoding.NONE
+    max_len: int = 512
+    padding_mask: bool = True
+    graph: GraphKind = GraphKind.WINDOW
+    wp: int = 5
+    wf: int = 5
+    convention: EdgeConvention = EdgeConvention.RECEIVER
+    n_speakers: int = 2
+    speaker_index: SpeakerIndex = SpeakerIndex.APPEARANCE
+    gnn_heads: int = 7
+    concat_seq: bool = True
+    fill: MissingFill = MissingFill.ZEROS
+    reference: bool = False
+
+    def validate(self) -> None:
+        try:
+            Modality.parse(self.modalities)
+        except ValueError as e:
+            raise type(e)(f"CogmenConfig.modalities: {e}") from None
+        for name in ("hidden_size", "seq_layers", "seq_ff", "proj_dim", "n_speakers", "gnn_heads",
+                     "max_len"):
+            require(getattr(self, name) >= 1, f"CogmenConfig.{name} must be >= 1, got {getattr(self, name)}")
+        require(self.seq_heads is None or self.seq_heads >= 1,
+                f"CogmenConfig.seq_heads must be >= 1 or None, got {self.seq_heads}")
+        require(0.0 <= self.dropout < 1.0, f"CogmenConfig.dropout must be in [0, 1), got {self.dropout}")
+        require(self.wp >= -1 and self.wf >= -1,
+                f"CogmenConfig.wp/wf must be >= -1 (-1 = unbounded), got {self.wp}/{self.wf}")
+        if self.reference:
+            require(self.input is InputMode.CONCAT and self.positional is PositionalEncoding.NONE,
+                    "CogmenConfig.reference=True reproduces the reference model: it needs "
+                    "input='concat' and positional='none'")
+
+    @property
+    def mods(self) -> tuple[Modality, ...]:
+        return Modality.parse(self.modalities)
+
+    @property
+    def use_padding_mask(self) -> bool:
+        return self.padding_mask and not self.reference
+
+    def graph_spec(self) -> GraphSpec:
+        """The per-dialogue graph this model expects its batches to carry."""
+        conv = EdgeConvention.REFERENCE if self.reference else self.convention
+        return GraphSpec(wp=self.wp, wf=self.wf, kind=self.graph, convention=conv,
+                         n_speakers=self.n_speakers)
+
+
+class _SinusoidalPE(nn.Module):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.width = width
+
+    def forward(self, t_max: int, device) -> torch.Tensor:
+        pos = torch.arange(t_max, device=device, dtype=torch.float32)[:, None]
+        i = torch.arange(0, self.width, 2, device=device, dtype=torch.float32)
+        angle = pos / torch.pow(10000.0, i / self.width)
+        pe = torch.zeros(t_max, self.width, device=device)
+        pe[:, 0::2] = torch.sin(angle)
+        pe[:, 1::2] = torch.cos(angle[:, : self.width // 2])
+        return pe
+
+
+class _SafeBatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm1d that normalises a one-row training batch with the running statistics.
+
+    (``nn.BatchNorm1d`` raises "Expected more than 1 value per channel when training" there; the
+    running statistics are left untouched by such a batch.)
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and x.shape[0] == 1:
+            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                                training=False, momentum=0.0, eps=self.eps)
+        return super().forward(x)
+
+
+class COGMEN(nn.Module):
+    """COGMEN for utterance-level emotion classification in dialogues.
+
+    Args:
+        config: :class:`CogmenConfig`.
+        input_dims: feature width per modality (every modality of ``config.modalities``).
+        n_classes: number of emotion classes.
+
+    ``forward(batch)`` returns :class:`~emowb.train.api.ModelOutput` with ``logits`` (N, C),
+    ``embeddings`` (N, hidden_size·gnn_heads) (post-graph) and ``extras["seq"]`` (N, hidden_size).
+    """
+
+    def __init__(self, config: CogmenConfig, *, input_dims: Mapping[Modality | str, int],
+                 n_classes: int) -> None:
+        super().__init__()
+        self.config = config
+        self.n_classes = int(n_classes)
+        if self.n_classes < 2:
+            raise ValueError(f"n_classes must be >= 2, got {n_classes}")
+        dims = {Modality(m): int(d) for m, d in input_dims.items()}
+        missing = [m.value for m in config.mods if m not in dims]
+        if missing:
+            raise ValueError(f"COGMEN({config.modalities}): no input width for modality {missing}; "
+                             f"got {sorted(m.value for m in dims)}")
+        self.mods = config.mods
+        self.dims = {m: dims[m] for m in self.mods}
+        for m in self.mods:
+            if self.dims[m] < 1:
+                raise ValueError(f"modality {m.value!r} has width {self.dims[m]}")
+        # missing-input fill
+        for m in self.mods:
+            if config.fill is MissingFill.LEARNED:
+                self.register_parameter(f"fill_{m.value}", nn.Parameter(torch.zeros(self.dims[m])))
+            else:
+                self.register_buffer(f"fill_{m.value}", torch.zeros(self.dims[m]))
+        # input
+        if config.input is InputMode.PROJECT:
+            self.proj = nn.ModuleDict({m.value: nn.Linear(self.dims[m], config.proj_dim) for m in self.mods})
+            width = config.proj_dim * len(self.mods)
+        else:
+            self.proj = None
+            width = sum(self.dims.values())
+        self.input_width = width
+        heads = config.seq_heads if config.seq_heads is not None else reference_head_count(width)
+        if width % heads:
+            raise ValueError(f"SeqContext width {width} is not divisible by seq_heads={heads}; choose "
+                             f"a divisor of {width} or seq_heads=None (reference rule)")
+        self.seq_heads = heads
+        if config.positional is PositionalEncoding.LEARNED:
+            self.pos = nn.Embedding(config.max_len, width)
+        elif config.positional is PositionalEncoding.SINUSOIDAL:
+            self.pos = _SinusoidalPE(width)
+        else:
+            self.pos = None
+        layer = nn.TransformerEncoderLayer(d_model=width, nhead=heads, dim_feedforward=config.seq_ff,
+                                           dropout=config.dropout, batch_first=True)
+        # no nested-tensor fast path: the same kernels run in training and evaluation
+        self.encoder = nn.TransformerEncoder(layer, num_layers=config.seq_layers,
+                                             enable_nested_tensor=False)
+        g = config.hidden_size
+        self.seq_out = nn.Linear(width, g)
+        self.rgcn = RGCNConv(g, g, num_relations(config.n_speakers))
+        self.gconv = TransformerConv(g, g, heads=config.gnn_heads, concat=True)
+        self.bn = _SafeBatchNorm1d(g * config.gnn_heads)
+        clf_in = g * config.gnn_heads + (g if config.concat_seq else 0)
+        self.clf_hidden = nn.Linear(clf_in, g)
+        self.clf_drop = nn.Dropout(config.dropout)
+        self.clf_out = nn.Linear(g, self.n_classes)
+
+    # ------------------------------------------------------------------ inputs
+    def fill_vector(self, m: Modality) -> torch.Tensor:
+        return getattr(self, f"fill_{Modality(m).value}")
+
+    @torch.no_grad()
+    def set_fill_means(self, means: Mapping[Modality | str, torch.Tensor]) -> None:
+        """Store the training means used by ``fill="mean"`` (saved in the state dict)."""
+        for m in self.mods:
+            if m not in {Modality(k) for k in means}:
+                raise ValueError(f"set_fill_means: no mean for modality {m.value!r}")
+        for k, v in means.items():
+            k = Modality(k)
+            if k in self.mods and self.config.fill is MissingFill.MEAN:
+                v = torch.as_tensor(v, dtype=torch.float32)
+                if v.shape != (self.dims[k],):
+                    raise ValueError(f"mean for {k.value!r} has shape {tuple(v.shape)}, expected ({self.dims[k]},)")
+                self.fill_vector(k).copy_(v)
+
+    def _inputs(self, batch: Batch) -> torch.Tensor:
+        parts = []
+        for m in self.mods:
+            if m not in batch.features:
+                raise ValueError(f"batch lacks modality {m.value!r} that this COGMEN({self.config.modalities}) "
+                                 f"takes; the batch has {Modality.code(batch.modalities)}")
+            x = batch.features[m]
+            if x.shape[-1] != self.dims[m]:
+                raise ValueError(f"modality {m.value!r}: batch features are {x.shape[-1]}-d, the model "
+                                 f"expects {self.dims[m]}-d (dialogues {batch.dialogue_ids[:3]})")
+            keep = batch.avail[..., batch.modality_index(m)].unsqueeze(-1)     # (B, T, 1)
+            if batch.feature_keep is not None and m in batch.feature_keep:
+                keep = keep & batch.feature_keep[m].view(1, 1, -1)              # (B, T, D_m)
+            x = torch.where(keep, x, self.fill_vector(m).to(x.dtype).view(1, 1, -1))
+            if self.proj is not None:
+                x = self.proj[m.value](x)
+            parts.append(x)
+        return torch.cat(parts, dim=-1)
+
+    # ----------------------------------------------------------------- forward
+    def forward(self, batch: Batch) -> ModelOutput:
+        x = self._inputs(batch)                                   # (B, T, W)
+        b, t_max, _ = x.shape
+        if self.pos is not None:
+            if isinstance(self.pos, nn.Embedding):
+                if t_max > self.config.max_len:
+                    raise ValueError(f"dialogue of {t_max} utterances exceeds max_len={self.config.max_len}")
+                x = x + self.pos(torch.arange(t_max, device=x.device))[None]
+            else:
+                x = x + self.pos(t_max, x.device)[None]
+        pad = ~batch.mask if self.config.use_padding_mask else None
+        h = self.encoder(x, src_key_padding_mask=pad)              # (B, T, W)
+        h = self.seq_out(h)                                        # (B, T, G)
+        nodes = h.reshape(b * t_max, -1)[batch.node_index]          # (N, G)
+        gx = self.rgcn(nodes, batch.edge_index, batch.edge_type)    # (N, G)
+        gx = self.gconv(gx, batch.edge_index)                       # (N, G·heads)
+        emb = F.leaky_relu(self.bn(gx))                             # (N, G·heads)
+        z = torch.cat([nodes, emb], dim=-1) if self.config.concat_seq else emb
+        logits = self.clf_out(self.clf_drop(F.relu(self.clf_hidden(z))))
+        return ModelOutput(logits=logits, embeddings=emb, extras={"seq": nodes})
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)

@@ -1,0 +1,284 @@
+"""One COGMEN run from a config: corpus + features + split -> trained model + run folder.
+
+:class:`RunConfig` = :class:`DataConfig` (which corpus, which feature set per modality, which
+split) + :class:`~emowb.models.cogmen.CogmenConfig` + :class:`~emowb.train.trainer.TrainConfig`
++ optional :class:`~emowb.train.masking.MaskingConfig` + evaluation contexts.
+:func:`train_run` trains it into a run folder; :func:`evaluate_run` re-scores a finished run in
+other contexts (``emowb evaluate RUN --contexts a,av``).
+
+Build one from notebook literals::
+
+    cfg = RunConfig.from_params(corpus="/tmp/synth", features={"a": "egemaps", "v": "openface-au"},
+                                modalities="av", granularity="feature", epochs=30, seed=1)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import torch
+
+from emowb.config import Config, ConfigError, require
+from emowb.data.corpus import Corpus
+from emowb.data.dialogues import DialogueData, build_dialogues, feature_stats, modality_means, speaker_normalise
+from emowb.data.splits import Split, given_split, make_splits
+from emowb.eval.contexts import parse_contexts
+from emowb.features.base import FeatureSet
+from emowb.features.store import load_features
+from emowb.models.cogmen import COGMEN, CogmenConfig, MissingFill
+from emowb.train.masking import MaskingConfig, build_masker
+from emowb.train.trainer import VOLATILE_FIELDS, FitResult, TrainConfig, Trainer
+from emowb.types import Modality, Protocol
+from emowb.utils import seed_everything
+
+__all__ = ["DataConfig", "RunConfig", "PreparedData", "LoadedRun", "make_fold_splits", "load_inputs",
+           "prepare_data", "build_model", "train_run", "evaluate_run", "load_run", "load_trained"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DataConfig(Config):
+    """Which data a run uses.
+
+    Attributes:
+        corpus: corpus folder.
+        features: modality code -> stored feature-set name (``{"a": "egemaps", "v": "openface-au"}``).
+        protocol: ``fixed`` | ``logo`` | ``loso`` | ``kfold`` (see :mod:`emowb.data.splits`) or
+            ``given`` / ``given:<name>`` (the split recorded in the corpus, e.g. COGMEN's).
+        fold: fold name (suffix, e.g. ``"Ses05"``) for a single run; None = the first fold.
+        split_seed: seed of the dev draw / k-fold assignment.
+        dev_share, test_groups, k: see :func:`emowb.data.splits.make_splits`.
+        standardize: z-score features with statistics of the training dialogues.
+        per_speaker: first z-score each speaker's features with that speaker's own statistics
+            (label-free speaker normalisation; not in COGMEN).
+    """
+
+    corpus: str = ""
+    features: dict[str, str] = dataclasses.field(default_factory=dict)
+    protocol: str = "fixed"
+    fold: str | None = None
+    split_seed: int = 0
+    dev_share: float = 0.1
+    test_groups: tuple[str, ...] | None = None
+    k: int = 5
+    standardize: bool = True
+    per_speaker: bool = False
+
+    def validate(self) -> None:
+        for code in self.features:
+            require(len(Modality.parse(code)) == 1, f"DataConfig.features: key {code!r} must name one modality")
+        p = self.protocol
+        if not p.startswith("given"):
+            try:
+                Protocol(p)
+            except ValueError:
+                raise ConfigError(f"DataConfig.protocol must be one of {[x.value for x in Protocol]} or "
+                                  f"'given[:name]', got {p!r}") from None
+        require(0 <= self.dev_share < 1, f"DataConfig.dev_share must be in [0, 1), got {self.dev_share}")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RunConfig(Config):
+    """Everything one training run needs (see the module docstring)."""
+
+    data: DataConfig = DataConfig()
+    model: CogmenConfig = CogmenConfig()
+    train: TrainConfig = TrainConfig()
+    masking: MaskingConfig | None = None
+    contexts: tuple[str, ...] | None = None
+    select_context: str | None = None
+
+    def validate(self) -> None:
+        missing = [m.value for m in self.model.mods if m.value not in self.data.features]
+        require(not missing or not self.data.features,
+                f"RunConfig: the model takes modality {missing} but data.features names no feature "
+                f"set for it (have {sorted(self.data.features)})")
+        if self.contexts is not None:
+            parse_contexts(list(self.contexts), self.model.mods)
+
+
+@dataclasses.dataclass
+class PreparedData:
+    train: DialogueData
+    dev: DialogueData
+    test: DialogueData | None
+    dims: dict[Modality, int]
+
+
+def make_fold_splits(corpus: Corpus, data: DataConfig) -> list[Split]:
+    """All folds of ``data.protocol`` (one for ``fixed`` / ``given``)."""
+    if data.protocol.startswith("given"):
+        name = data.protocol.split(":", 1)[1] if ":" in data.protocol else None
+        return [given_split(corpus, name)]
+    return make_splits(corpus, data.protocol, seed=data.split_seed, dev_share=data.dev_share,
+                       test_groups=data.test_groups, k=data.k)
+
+
+def load_inputs(data: DataConfig, modalities: Sequence[Modality] | str) -> tuple[Corpus, dict[Modality, FeatureSet]]:
+    """Load the corpus (media files are not needed) and the feature set of each modality."""
+    if not data.corpus:
+        raise ConfigError("DataConfig.corpus is empty: name the corpus folder")
+    corpus = Corpus.load(data.corpus, check_files=False)
+    feats = {}
+    for m in Modality.parse(modalities):
+        if m.value not in data.features:
+            raise ConfigError(f"no feature set named for modality {m.value!r} (data.features = {data.features})")
+        feats[m] = load_features(corpus, data.features[m.value])
+    return corpus, feats
+
+
+def prepare_data(corpus: Corpus, features: Mapping[Modality, FeatureSet], split: Split, *,
+                 model: CogmenConfig, standardize: bool = True, per_speaker: bool = False) -> PreparedData:
+    """Cached train / dev / test dialogues for ``split`` (statistics from training dialogues)."""
+    feats = {m: features[m] for m in model.mods}
+    if per_speaker:
+        feats = speaker_normalise(corpus, feats)
+    stats = feature_stats(corpus, feats, split.train) if standardize else None
+    common = dict(graph=model.graph_spec(), stats=stats, speaker_index=model.speaker_index)
+    train = DialogueData(build_dialogues(corpus, feats, dialogue_ids=split.train, **common))
+    if not split.dev:
+        raise ConfigError(f"split {split.name!r} has no dev dialogues; early stopping needs dev_share > 0")
+    dev = DialogueData(build_dialogues(corpus, feats, dialogue_ids=split.dev, **common))
+    test = (DialogueData(build_dialogues(corpus, feats, dialogue_ids=split.test,
+                                         scored=split.test_mask(corpus.table), **common))
+            if split.test else None)
+    return PreparedData(train, dev, test, train.dims)
+
+
+def build_model(model: CogmenConfig, data: PreparedData, n_classes: int) -> COGMEN:
+    """A COGMEN for these data (training means set when ``fill="mean"``)."""
+    net = COGMEN(model, input_dims=data.dims, n_classes=n_classes)
+    if model.fill is MissingFill.MEAN:
+        net.set_fill_means(modality_means(data.train.dialogues))
+    return net
+
+
+def _pick_fold(splits: list[Split], fold: str | None) -> Split:
+    if fold is None:
+        return splits[0]
+    for s in splits:
+        if s.name == fold or s.name.split("-", 1)[-1] == fold:
+            return s
+    raise ConfigError(f"no fold {fold!r}; folds are {[s.name for s in splits]}")
+
+
+def train_run(cfg: RunConfig, *, run_dir: str | Path | None, corpus: Corpus | None = None,
+              features: Mapping[Modality, FeatureSet] | None = None, split: Split | None = None,
+              loss=None, resume: bool = True, callbacks=(), prepared: PreparedData | None = None) -> FitResult:
+    """Train one run (see the module docstring).
+
+    Args:
+        cfg: the run's configuration.
+        run_dir: its folder (None = in memory only).
+        corpus, features, split: pre-loaded inputs (the experiment runner shares them across
+            runs); loaded from ``cfg.data`` when omitted.
+        loss: a custom :class:`~emowb.train.api.TrainLoss` (default cross-entropy).
+        resume: continue an interrupted run in ``run_dir``.
+        callbacks: passed to the :class:`~emowb.train.trainer.Trainer`.
+        prepared: pre-built dialogues (e.g. with extra per-utterance tensors attached).
+    """
+    if corpus is None or features is None:
+        corpus, features = load_inputs(cfg.data, cfg.model.mods)
+    if split is None:
+        split = _pick_fold(make_fold_splits(corpus, cfg.data), cfg.data.fold)
+    data = prepared or prepare_data(corpus, features, split, model=cfg.model, standardize=cfg.data.standardize,
+                                    per_speaker=cfg.data.per_speaker)
+    seed_everything(cfg.train.seed)  # the model's initial weights depend on the seed only
+    model = build_model(cfg.model, data, len(corpus.labels))
+    masker = (build_masker(cfg.masking, modalities=cfg.model.mods, dims=data.dims)
+              if cfg.masking is not None else None)
+    contexts = parse_contexts(list(cfg.contexts) if cfg.contexts else None, cfg.model.mods)
+    select = cfg.select_context or Modality.code(cfg.model.mods)
+    trainer = Trainer(model, config=cfg.train, train=data.train, dev=data.dev, test=data.test,
+                      labels=corpus.labels, run_dir=run_dir, loss=loss, train_transform=masker,
+                      contexts=contexts, select_context=select, callbacks=callbacks,
+                      run_config={"config": _record(cfg), "split": split.to_json(),
+                                  "corpus_fingerprint": corpus.fingerprint()},
+                      normalise_record=_normalise_record)
+    return trainer.fit(resume=resume)
+
+
+def _record(cfg: RunConfig) -> dict:
+    """The run config as saved: without fields that do not change results (a resume may alter them)."""
+    d = cfg.to_dict()
+    for k in VOLATILE_FIELDS:
+        d["train"].pop(k, None)
+    return d
+
+
+def _normalise_record(rec: dict) -> dict:
+    run = rec.get("run")
+    if isinstance(run, dict) and isinstance(run.get("config"), dict):
+        try:
+            run["config"] = json.loads(json.dumps(_record(RunConfig.from_dict(run["config"])), default=str))
+        except (ValueError, TypeError):
+            pass
+    return rec
+
+
+def load_run(run_dir: str | Path) -> tuple[RunConfig, Split]:
+    """The :class:`RunConfig` and :class:`Split` a run folder was trained with."""
+    rec = json.loads((Path(run_dir) / "config.json").read_text())
+    run = rec.get("run", {})
+    if "config" not in run or "split" not in run:
+        raise ConfigError(f"{run_dir}/config.json was not written by train_run (no run config / split)")
+    s = run["split"]
+    split = Split(s["name"], tuple(s["train"]), tuple(s["dev"]), tuple(s["test"]),
+                  tuple(s["score_speakers"]) if s.get("score_speakers") is not None else None)
+    return RunConfig.from_dict(run["config"]), split
+
+
+@dataclasses.dataclass
+class LoadedRun:
+    """A finished run brought back: its config, split, data and best model (eval mode)."""
+
+    config: RunConfig
+    split: Split
+    corpus: Corpus
+    data: PreparedData
+    model: COGMEN
+
+
+def load_trained(run_dir: str | Path, *, corpus: Corpus | None = None,
+                 features: Mapping[Modality, FeatureSet] | None = None) -> LoadedRun:
+    """Rebuild a finished run's data and best model (e.g. a frozen KD teacher).
+
+    The dialogues are rebuilt exactly as for training (same split, same standardisation
+    statistics from the training dialogues), and ``checkpoints/best.pt`` is loaded.
+    """
+    cfg, split = load_run(run_dir)
+    if corpus is None or features is None:
+        corpus, features = load_inputs(cfg.data, cfg.model.mods)
+    data = prepare_data(corpus, features, split, model=cfg.model, standardize=cfg.data.standardize,
+                                    per_speaker=cfg.data.per_speaker)
+    model = build_model(cfg.model, data, len(corpus.labels))
+    best = Path(run_dir) / "checkpoints" / "best.pt"
+    if not best.is_file():
+        raise ConfigError(f"{run_dir} has no checkpoints/best.pt (the run has not finished an epoch)")
+    model.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["model"])
+    return LoadedRun(cfg, split, corpus, data, model.eval())
+
+
+def evaluate_run(run_dir: str | Path, *, contexts: Sequence[str] | str | None = None,
+                 splits: Sequence[str] = ("test",), corpus: Corpus | None = None,
+                 features: Mapping[Modality, FeatureSet] | None = None) -> dict[str, dict[str, dict]]:
+    """Re-score a finished run's best model in the given contexts.
+
+    Returns:
+        ``{split: {context: metrics}}``.
+    """
+    run = load_trained(run_dir, corpus=corpus, features=features)
+    ctx = parse_contexts(contexts, run.config.model.mods)
+    trainer = Trainer(run.model, config=run.config.train.replace(progress=False), train=run.data.train,
+                      dev=run.data.dev, test=run.data.test, labels=run.corpus.labels, run_dir=None, contexts=ctx)
+    out: dict[str, dict[str, dict]] = {}
+    for s in splits:
+        if s not in ("train", "dev", "test"):
+            raise ConfigError(f"unknown split {s!r}: use train, dev or test")
+        source = {"train": run.data.train, "dev": run.data.dev, "test": run.data.test}[s]
+        if source is None:
+            raise ConfigError(f"run {run_dir} has no {s} data")
+        out[s] = {name: trainer.evaluate(source, context=name, with_embeddings=False).metrics for name in ctx}
+    return out

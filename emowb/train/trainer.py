@@ -1,0 +1,601 @@
+"""One trainer for every model in the workbench.
+
+:class:`Trainer` trains any ``nn.Module`` whose ``forward(batch)`` returns a
+:class:`~emowb.train.api.ModelOutput`, with a pluggable :class:`~emowb.train.api.TrainLoss`
+(cross-entropy by default), an optional random batch transform (masked training), and a set of
+evaluation contexts (modality subsets). It does:
+
+- early stopping on the dev ``weighted_f1`` of the selection context (``patience`` epochs),
+  ReduceLROnPlateau (on the dev loss like the reference, or on dev weighted F1);
+- a checkpoint of the best model (``checkpoints/best.pt``) and of the full state after every
+  epoch (``checkpoints/last.pt``: model, optimiser, scheduler, RNG states, history), so a run
+  that is interrupted at any point and started again with ``resume=True`` ends with exactly the
+  result of an uninterrupted run (same seed, same data, same CPU);
+- fixed seeds and ``torch.use_deterministic_algorithms`` during ``fit``; bf16 autocast on CUDA
+  only; a tqdm progress bar (``progress=False`` to silence it).
+
+Run folder::
+
+    RUN/
+      config.json          everything that defines the run (train config, caller's run config,
+                           model class, contexts, masking, labels)
+      history.csv          per epoch: lr, train loss (+ parts), dev loss and metrics, mask counts
+      metrics.json         best epoch; dev and test metrics per evaluation context
+      predictions.parquet  utt_id, dialogue_id, split, context, scored, y_true, y_pred, p_<label>
+      embeddings.npz       utt_id, split, context, embedding (N, H), y_true, y_pred
+      checkpoints/best.pt  the best model's state dict (+ epoch, dev score)
+      checkpoints/last.pt  the full training state (removed at the end if keep_last=False)
+
+Checkpoints are ``*.pt`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import enum
+import json
+import math
+import random
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from emowb.config import Config, require
+from emowb.eval.metrics import SCALAR_METRICS, compute_metrics
+from emowb.train.api import CrossEntropyLoss, ModelOutput, TrainLoss
+from emowb.utils import atomic_path, resolve_device, seed_everything, stable_hash, write_json
+
+__all__ = ["Optimizer", "LrMonitor", "TrainConfig", "Trainer", "TrainerError", "Evaluation",
+           "FitResult", "RUN_FILES"]
+
+RUN_FILES = ("config.json", "history.csv", "metrics.json", "predictions.parquet", "embeddings.npz",
+             "checkpoints/best.pt")
+
+# fields that do not change what a run computes (a resume may change them)
+VOLATILE_FIELDS = ("progress", "keep_last", "save_train_embeddings")
+
+
+class TrainerError(RuntimeError):
+    """A run that cannot start or resume (e.g. a run folder holding a different config)."""
+
+
+class Optimizer(str, enum.Enum):
+    ADAM = "adam"
+    ADAMW = "adamw"
+    SGD = "sgd"
+    RMSPROP = "rmsprop"
+
+
+class LrMonitor(str, enum.Enum):
+    """What ReduceLROnPlateau watches."""
+
+    DEV_LOSS = "dev_loss"                # the reference (mode "min")
+    DEV_SCORE = "dev_score"              # the selection metric (mode "max")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrainConfig(Config):
+    """Training hyper-parameters (defaults: the reference's where it has one).
+
+    Attributes:
+        epochs: maximum epochs (the reference trains 55 on IEMOCAP-4).
+        batch_size: dialogues per batch (reference 32).
+        lr, weight_decay, optimizer: reference 1e-4, 1e-8, Adam.
+        max_grad_value: clip gradients by value (reference's ``max_grad_value``; None = off).
+        patience: early stopping after this many epochs without a dev improvement (None = off).
+        min_delta: the improvement that counts.
+        select_metric: dev metric for model selection (``weighted_f1``).
+        lr_monitor, lr_patience, lr_factor: ReduceLROnPlateau (torch defaults 10 / 0.1).
+        seed: seeds python, numpy, torch, the batch order and the masking generator.
+        device: ``auto`` | ``cpu`` | ``cuda[:N]``; amp: bf16 autocast on CUDA (never on CPU).
+        deterministic: ``torch.use_deterministic_algorithms(True, warn_only=True)`` during fit.
+        num_threads: torch intra-op threads during fit (None = leave as is).
+        progress: tqdm progress bars.
+        eval_test_each_epoch: also log test metrics per epoch (never used for selection).
+        keep_last: keep ``checkpoints/last.pt`` after a finished run.
+        save_train_embeddings: also write training-set embeddings to ``embeddings.npz``.
+    """
+
+    epochs: int = 50
+    batch_size: int = 32
+    lr: float = 1e-4
+    weight_decay: float = 1e-8
+    optimizer: Optimizer = Optimizer.ADAM
+    max_grad_value: float | None = None
+    patience: int | None = 10
+    min_delta: float = 0.0
+    select_metric: str = "weighted_f1"
+    lr_monitor: LrMonitor = LrMonitor.DEV_LOSS
+    lr_patience: int = 10
+    lr_factor: float = 0.1
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    deterministic: bool = True
+    num_threads: int | None = None
+    progress: bool = True
+    eval_test_each_epoch: bool = False
+    keep_last: bool = True
+    save_train_embeddings: bool = False
+
+    def validate(self) -> None:
+        require(self.epochs >= 1, f"TrainConfig.epochs must be >= 1, got {self.epochs}")
+        require(self.batch_size >= 1, f"TrainConfig.batch_size must be >= 1, got {self.batch_size}")
+        require(self.lr > 0, f"TrainConfig.lr must be > 0, got {self.lr}")
+        require(self.weight_decay >= 0, f"TrainConfig.weight_decay must be >= 0, got {self.weight_decay}")
+        require(self.patience is None or self.patience >= 1,
+                f"TrainConfig.patience must be >= 1 or None, got {self.patience}")
+        require(self.max_grad_value is None or self.max_grad_value > 0,
+                f"TrainConfig.max_grad_value must be > 0 or None, got {self.max_grad_value}")
+        require(self.select_metric in SCALAR_METRICS,
+                f"TrainConfig.select_metric must be one of {SCALAR_METRICS}, got {self.select_metric!r}")
+        require(0 < self.lr_factor < 1, f"TrainConfig.lr_factor must be in (0, 1), got {self.lr_factor}")
+        require(self.lr_patience >= 0, f"TrainConfig.lr_patience must be >= 0, got {self.lr_patience}")
+        require(self.num_threads is None or self.num_threads >= 1,
+                f"TrainConfig.num_threads must be >= 1 or None, got {self.num_threads}")
+        require(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
+                f"TrainConfig.device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
+
+
+@dataclasses.dataclass
+class Evaluation:
+    """Predictions of one pass over a data source in one context (all N nodes).
+
+    Attributes:
+        utt_ids, dialogue_ids: per node.
+        y_true, y_pred: (N,) int64; probs: (N, C) float32; embeddings: (N, H) float32.
+        scored: (N,) bool; metrics are computed on the scored nodes only.
+        loss: mean cross-entropy over the scored nodes.
+        metrics: :func:`emowb.eval.metrics.compute_metrics` of the scored nodes.
+    """
+
+    utt_ids: list[str]
+    dialogue_ids: list[str]
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    probs: np.ndarray
+    embeddings: np.ndarray
+    scored: np.ndarray
+    loss: float
+    metrics: dict
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What :meth:`Trainer.fit` returns (also on disk in the run folder)."""
+
+    run_dir: Path | None
+    best_epoch: int
+    metrics: dict
+    history: pd.DataFrame
+
+
+def _identity(batch):
+    return batch
+
+
+class Trainer:
+    """Train and evaluate a model.
+
+    Args:
+        model: ``nn.Module``; ``forward(batch) -> ModelOutput``.
+        config: :class:`TrainConfig`.
+        train, dev: batch sources (``batches(batch_size=, shuffle=, seed=, epoch=)``).
+        test: optional batch source scored at the best epoch.
+        labels: class names in index order.
+        run_dir: the run folder (None = keep nothing on disk; no resume).
+        loss: a :class:`~emowb.train.api.TrainLoss` (default cross-entropy).
+        train_transform: ``f(batch, generator) -> batch`` applied to each training batch
+            (masked training); it may set ``batch.info[...]`` strings that are counted per epoch.
+        contexts: name -> ``f(batch) -> batch`` evaluation contexts (default: one, ``"all"``).
+        select_context: the context whose dev score selects the model (default: the first).
+        run_config: the caller's description of the run (saved in ``config.json``).
+        callbacks: ``f(epoch, row)`` called after each epoch's checkpoint is written.
+        normalise_record: maps a ``config.json`` record to a canonical form before a resumed
+            run's record is compared with the current one (``train_run`` re-reads its run config
+            through :class:`~emowb.train.run.RunConfig`).
+    """
+
+    def __init__(self, model: nn.Module, *, config: TrainConfig, train, dev, test=None,
+                 labels: Sequence[str], run_dir: str | Path | None = None,
+                 loss: TrainLoss | None = None,
+                 train_transform: Callable[[Any, torch.Generator], Any] | None = None,
+                 contexts: Mapping[str, Callable[[Any], Any]] | None = None,
+                 select_context: str | None = None, run_config: Mapping | None = None,
+                 callbacks: Sequence[Callable[[int, dict], None]] = (),
+                 normalise_record: Callable[[dict], dict] | None = None) -> None:
+        self.model = model
+        self.config = config
+        self.train_data, self.dev_data, self.test_data = train, dev, test
+        self.labels = tuple(labels)
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.loss_fn = loss if loss is not None else CrossEntropyLoss()
+        self.train_transform = train_transform
+        self.contexts = dict(contexts) if contexts else {"all": _identity}
+        self.select_context = select_context or next(iter(self.contexts))
+        if self.select_context not in self.contexts:
+            raise ValueError(f"select_context {self.select_context!r} is not among the contexts "
+                             f"{list(self.contexts)}")
+        self.run_config = dict(run_config or {})
+        self.callbacks = list(callbacks)
+        self.normalise_record = normalise_record
+        self.device = torch.device(resolve_device(config.device))
+
+    # ----------------------------------------------------------------- helpers
+    def _autocast(self):
+        if self.device.type == "cuda" and self.config.amp:
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _config_record(self) -> dict:
+        train = {k: v for k, v in self.config.to_dict().items() if k not in VOLATILE_FIELDS}
+        transform = self.train_transform
+        masking = getattr(transform, "config", None)
+        return {
+            "train": train,
+            "run": self.run_config,
+            "model": {"class": type(self.model).__name__,
+                      "n_parameters": int(sum(p.numel() for p in self.model.parameters())),
+                      "config": self.model.config.to_dict() if isinstance(getattr(self.model, "config", None), Config) else None},
+            "loss": type(self.loss_fn).__name__,
+            "labels": list(self.labels),
+            "contexts": list(self.contexts),
+            "select": {"split": "dev", "context": self.select_context, "metric": self.config.select_metric},
+            "train_transform": None if transform is None else {
+                "class": type(transform).__name__,
+                "config": masking.to_dict() if isinstance(masking, Config) else None},
+        }
+
+    def _canonical(self, record: dict) -> dict:
+        """A config record re-read through the current config classes.
+
+        So a run folder written before a config class gained a field (with its default) still
+        counts as the same run; a changed value does not.
+        """
+        rec = json.loads(json.dumps(record, default=str))
+
+        def reparse(d, cls):
+            try:
+                return json.loads(json.dumps(cls.from_dict(d).to_dict(), default=str))
+            except (ValueError, TypeError):
+                return d
+
+        if isinstance(rec.get("train"), dict):
+            rec["train"] = {k: v for k, v in reparse(rec["train"], TrainConfig).items() if k not in VOLATILE_FIELDS}
+        model_cfg = getattr(self.model, "config", None)
+        if isinstance(model_cfg, Config) and isinstance(rec.get("model", {}).get("config"), dict):
+            rec["model"]["config"] = reparse(rec["model"]["config"], type(model_cfg))
+        masking = getattr(self.train_transform, "config", None)
+        tt = rec.get("train_transform")
+        if isinstance(masking, Config) and isinstance(tt, dict) and isinstance(tt.get("config"), dict):
+            tt["config"] = reparse(tt["config"], type(masking))
+        if self.normalise_record is not None:
+            rec = self.normalise_record(rec)
+        return rec
+
+    def _paths(self) -> dict[str, Path]:
+        r = self.run_dir
+        return {"config": r / "config.json", "history": r / "history.csv", "metrics": r / "metrics.json",
+                "predictions": r / "predictions.parquet", "embeddings": r / "embeddings.npz",
+                "best": r / "checkpoints" / "best.pt", "last": r / "checkpoints" / "last.pt"}
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        c = self.config
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        params += [p for p in self.loss_fn.parameters() if p.requires_grad]
+        cls = {Optimizer.ADAM: torch.optim.Adam, Optimizer.ADAMW: torch.optim.AdamW,
+               Optimizer.SGD: torch.optim.SGD, Optimizer.RMSPROP: torch.optim.RMSprop}[c.optimizer]
+        return cls(params, lr=c.lr, weight_decay=c.weight_decay)
+
+    # -------------------------------------------------------------- evaluation
+    @torch.no_grad()
+    def evaluate(self, source, *, context: str | Callable | None = None,
+                 with_embeddings: bool = True) -> Evaluation:
+        """One pass over ``source`` in a context (a name of ``contexts`` or a callable)."""
+        if isinstance(context, str) and context not in self.contexts:
+            raise KeyError(f"unknown evaluation context {context!r}; this trainer has {list(self.contexts)}")
+        fn = self.contexts[context] if isinstance(context, str) else (context or _identity)
+        self.model.to(self.device)
+        was_training = self.model.training
+        self.model.eval()
+        utt, dia, yt, yp, pr, em, sc = [], [], [], [], [], [], []
+        loss_sum, n_scored = 0.0, 0
+        try:
+            for batch in source.batches(batch_size=self.config.batch_size, shuffle=False):
+                batch = fn(batch.to(self.device))
+                with self._autocast():
+                    out: ModelOutput = self.model(batch)
+                logits = out.logits.float()
+                probs = torch.softmax(logits, dim=-1)
+                s = batch.scored
+                if s.any():
+                    loss_sum += float(F.cross_entropy(logits[s], batch.labels[s], reduction="sum"))
+                    n_scored += int(s.sum())
+                utt += list(batch.utt_ids)
+                node_dialogue = getattr(batch, "node_dialogue", None)
+                if node_dialogue is not None:
+                    dia += [batch.dialogue_ids[i] for i in node_dialogue.tolist()]
+                yt.append(batch.labels.cpu())
+                yp.append(probs.argmax(-1).cpu())
+                pr.append(probs.cpu())
+                sc.append(s.cpu())
+                if with_embeddings:
+                    em.append(out.embeddings.float().cpu())
+        finally:
+            self.model.train(was_training)
+        y_true = torch.cat(yt).numpy()
+        y_pred = torch.cat(yp).numpy()
+        scored = torch.cat(sc).numpy().astype(bool)
+        if not scored.any():
+            raise ValueError("no scored utterance in the evaluated data")
+        metrics = compute_metrics(y_true[scored], y_pred[scored], self.labels)
+        return Evaluation(utt_ids=utt, dialogue_ids=dia or [""] * len(utt), y_true=y_true,
+                          y_pred=y_pred, probs=torch.cat(pr).numpy().astype(np.float32),
+                          embeddings=(torch.cat(em).numpy().astype(np.float32) if em
+                                      else np.zeros((len(utt), 0), np.float32)),
+                          scored=scored, loss=loss_sum / max(n_scored, 1), metrics=metrics)
+
+    # ---------------------------------------------------------------- training
+    def _train_epoch(self, epoch: int, optimizer, generator: torch.Generator) -> dict[str, float]:
+        c = self.config
+        self.model.train()
+        self.loss_fn.train()
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        n = 0
+        total = self.train_data.num_batches(c.batch_size)
+        bar = tqdm(self.train_data.batches(batch_size=c.batch_size, shuffle=True, seed=c.seed, epoch=epoch),
+                   total=total, desc=f"epoch {epoch}", leave=False, disable=not c.progress)
+        for batch in bar:
+            batch = batch.to(self.device)
+            if self.train_transform is not None:
+                batch = self.train_transform(batch, generator)
+            for k, v in getattr(batch, "info", {}).items():
+                key = f"{k}:{v}"
+                counts[key] = counts.get(key, 0) + 1
+            optimizer.zero_grad(set_to_none=True)
+            with self._autocast():
+                out = self.model(batch)
+                loss, parts = self.loss_fn(out, batch)
+            if not torch.isfinite(loss):
+                raise TrainerError(f"epoch {epoch}: non-finite training loss {float(loss)} "
+                                   f"(dialogues {getattr(batch, 'dialogue_ids', [])[:3]})")
+            loss.backward()
+            if c.max_grad_value is not None:
+                nn.utils.clip_grad_value_(self.model.parameters(), c.max_grad_value)
+            optimizer.step()
+            n += 1
+            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + float(v)
+            bar.set_postfix(loss=f"{sums['loss'] / n:.4f}")
+        row = {f"train_{k}": v / max(n, 1) for k, v in sums.items()}
+        row.update(counts)
+        return row
+
+    def _save_last(self, path: Path, *, optimizer, scheduler, generator, state: dict, finished: bool) -> None:
+        np_state = np.random.get_state()
+        ckpt = {
+            "model": self.model.state_dict(),
+            "loss": self.loss_fn.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "generator": generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "py_rng": random.getstate(),
+            "np_rng": {"name": np_state[0], "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+                       "pos": int(np_state[2]), "has_gauss": int(np_state[3]),
+                       "cached_gaussian": float(np_state[4])},
+            "state": state,
+            "finished": finished,
+        }
+        with atomic_path(path, suffix=".pt") as tmp:
+            torch.save(ckpt, tmp)
+
+    def _restore_last(self, path: Path, *, optimizer, scheduler, generator) -> dict:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        self.model.load_state_dict(ckpt["model"])
+        self.loss_fn.load_state_dict(ckpt["loss"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        generator.set_state(ckpt["generator"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        if ckpt["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
+        random.setstate(_tuplify(ckpt["py_rng"]))
+        s = ckpt["np_rng"]
+        np.random.set_state((s["name"], s["keys"].numpy().astype(np.uint32), s["pos"], s["has_gauss"],
+                             s["cached_gaussian"]))
+        return dict(ckpt["state"], finished=ckpt["finished"])
+
+    def fit(self, *, resume: bool = True) -> FitResult:
+        """Train with early stopping, then score the best model on dev and test in every context.
+
+        Args:
+            resume: continue from ``checkpoints/last.pt`` if the run folder has one (and return
+                the stored result if the run already finished). With ``False`` an existing run
+                folder is an error.
+
+        Raises:
+            TrainerError: the run folder holds a different configuration, or exists and
+                ``resume=False``.
+        """
+        c = self.config
+        prev_det = torch.are_deterministic_algorithms_enabled()
+        prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+        prev_threads = torch.get_num_threads()
+        try:
+            if c.num_threads is not None:
+                torch.set_num_threads(c.num_threads)
+            if c.deterministic:
+                torch.use_deterministic_algorithms(True, warn_only=True)
+            return self._fit(resume=resume)
+        finally:
+            torch.use_deterministic_algorithms(prev_det, warn_only=prev_warn)
+            torch.set_num_threads(prev_threads)
+
+    def _fit(self, *, resume: bool) -> FitResult:
+        c = self.config
+        record = self._config_record()
+        paths = self._paths() if self.run_dir is not None else None
+        if paths is not None:
+            if paths["config"].exists():
+                if not resume:
+                    raise TrainerError(f"run folder {self.run_dir} already holds a run; pass resume=True "
+                                       "to continue it or choose a new folder")
+                old = self._canonical(json.loads(paths["config"].read_text()))
+                new = self._canonical(record)
+                if stable_hash(old) != stable_hash(new):
+                    diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+                    raise TrainerError(f"run folder {self.run_dir} holds a run with a different "
+                                       f"configuration (differs in {diff}); use a new folder")
+                if paths["metrics"].exists() and not paths["last"].exists():
+                    return self._load_result(paths)
+            else:
+                write_json(paths["config"], json.loads(json.dumps(record, default=str)))
+        seed_everything(c.seed)
+        self.model.to(self.device)
+        self.loss_fn.to(self.device)
+        optimizer = self._make_optimizer()
+        mode = "min" if c.lr_monitor is LrMonitor.DEV_LOSS else "max"
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=mode, factor=c.lr_factor,
+                                                               patience=c.lr_patience)
+        generator = torch.Generator().manual_seed(c.seed)
+        state = {"epoch": 0, "best_score": -math.inf, "best_epoch": 0, "bad_epochs": 0,
+                 "history": [], "stopped_early": False}
+        if paths is not None and resume and paths["last"].exists():
+            state = self._restore_last(paths["last"], optimizer=optimizer, scheduler=scheduler,
+                                       generator=generator)
+            if state.pop("finished"):
+                if paths["metrics"].exists():
+                    return self._load_result(paths)
+                return self._finish(paths, state)  # interrupted while writing the results
+        start = state["epoch"] + 1
+        bar = tqdm(range(start, c.epochs + 1), desc="train", disable=not c.progress,
+                   initial=start - 1, total=c.epochs)
+        for epoch in bar:
+            if state["stopped_early"]:
+                break
+            t0 = time.perf_counter()
+            row: dict[str, Any] = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"]}
+            row.update(self._train_epoch(epoch, optimizer, generator))
+            dev = self.evaluate(self.dev_data, context=self.select_context, with_embeddings=False)
+            score = dev.metrics[c.select_metric]
+            row["dev_loss"] = dev.loss
+            row.update({f"dev_{k}": dev.metrics[k] for k in SCALAR_METRICS})
+            if c.eval_test_each_epoch and self.test_data is not None:
+                te = self.evaluate(self.test_data, context=self.select_context, with_embeddings=False)
+                row["test_loss"] = te.loss
+                row.update({f"test_{k}": te.metrics[k] for k in SCALAR_METRICS})
+            scheduler.step(dev.loss if c.lr_monitor is LrMonitor.DEV_LOSS else score)
+            improved = score > state["best_score"] + c.min_delta
+            if improved:
+                state.update(best_score=score, best_epoch=epoch, bad_epochs=0)
+                if paths is not None:
+                    with atomic_path(paths["best"], suffix=".pt") as tmp:
+                        torch.save({"model": self.model.state_dict(), "epoch": epoch,
+                                    "dev_score": score, "metric": c.select_metric}, tmp)
+                else:
+                    self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            else:
+                state["bad_epochs"] += 1
+            row["best"] = improved
+            row["time_s"] = time.perf_counter() - t0
+            state["history"].append(row)
+            state["epoch"] = epoch
+            if c.patience is not None and state["bad_epochs"] >= c.patience:
+                state["stopped_early"] = True
+            if paths is not None:
+                _write_history(paths["history"], state["history"])
+                self._save_last(paths["last"], optimizer=optimizer, scheduler=scheduler,
+                                generator=generator, state=state, finished=False)
+            bar.set_postfix(dev=f"{score:.4f}", best=f"{state['best_score']:.4f}@{state['best_epoch']}")
+            for cb in self.callbacks:
+                cb(epoch, row)
+        if paths is not None:
+            self._save_last(paths["last"], optimizer=optimizer, scheduler=scheduler,
+                            generator=generator, state=state, finished=True)
+        return self._finish(paths, state)
+
+    def _finish(self, paths, state: dict) -> FitResult:
+        c = self.config
+        if paths is not None:
+            best = torch.load(paths["best"], map_location="cpu", weights_only=True)
+            self.model.load_state_dict(best["model"])
+        else:
+            self.model.load_state_dict(self._best_state)
+        results: dict[str, Any] = {
+            "best_epoch": state["best_epoch"], "epochs_run": state["epoch"],
+            "stopped_early": state["stopped_early"], "best_dev_score": state["best_score"],
+            "select": {"split": "dev", "context": self.select_context, "metric": c.select_metric},
+            "labels": list(self.labels),
+            "n_parameters": int(sum(p.numel() for p in self.model.parameters())),
+            "dev": {}, "test": {}}
+        preds, embs = [], []
+        splits = [("dev", self.dev_data)] + ([("test", self.test_data)] if self.test_data is not None else [])
+        if c.save_train_embeddings:
+            splits.append(("train", self.train_data))
+        for split, source in splits:
+            for ctx in self.contexts:
+                ev = self.evaluate(source, context=ctx)
+                if split != "train":
+                    results[split][ctx] = dict(ev.metrics, loss=ev.loss)
+                    preds.append(_prediction_frame(ev, split, ctx, self.labels))
+                embs.append((split, ctx, ev))
+        history = pd.DataFrame(state["history"])
+        if paths is not None:
+            write_json(paths["metrics"], results)
+            with atomic_path(paths["predictions"], suffix=".parquet") as tmp:
+                pd.concat(preds, ignore_index=True).to_parquet(tmp, index=False)
+            with atomic_path(paths["embeddings"], suffix=".npz") as tmp:
+                np.savez_compressed(
+                    tmp,
+                    utt_id=np.array([u for _, _, ev in embs for u in ev.utt_ids]),
+                    split=np.array([s for s, _, ev in embs for _ in ev.utt_ids]),
+                    context=np.array([x for _, x, ev in embs for _ in ev.utt_ids]),
+                    embedding=np.concatenate([ev.embeddings for _, _, ev in embs]),
+                    y_true=np.concatenate([ev.y_true for _, _, ev in embs]),
+                    y_pred=np.concatenate([ev.y_pred for _, _, ev in embs]),
+                    scored=np.concatenate([ev.scored for _, _, ev in embs]),
+                    labels=np.array(self.labels))
+            if not c.keep_last and paths["last"].exists():
+                paths["last"].unlink()
+        return FitResult(run_dir=self.run_dir, best_epoch=state["best_epoch"], metrics=results,
+                         history=history)
+
+    def _load_result(self, paths) -> FitResult:
+        best = torch.load(paths["best"], map_location="cpu", weights_only=True)
+        self.model.load_state_dict(best["model"])
+        metrics = json.loads(paths["metrics"].read_text())
+        hist = pd.read_csv(paths["history"]) if paths["history"].exists() else pd.DataFrame()
+        return FitResult(run_dir=self.run_dir, best_epoch=metrics["best_epoch"], metrics=metrics,
+                         history=hist)
+
+
+def _tuplify(x):
+    return tuple(_tuplify(v) for v in x) if isinstance(x, (list, tuple)) else x
+
+
+def _write_history(path: Path, rows: list[dict]) -> None:
+    df = pd.DataFrame(rows)
+    count_cols = [c for c in df.columns if ":" in c]
+    df[count_cols] = df[count_cols].fillna(0).astype(int)
+    with atomic_path(path, suffix=".csv") as tmp:
+        df.to_csv(tmp, index=False)
+
+
+def _prediction_frame(ev: Evaluation, split: str, ctx: str, labels: Sequence[str]) -> pd.DataFrame:
+    df = pd.DataFrame({"utt_id": ev.utt_ids, "dialogue_id": ev.dialogue_ids, "split": split,
+                       "context": ctx, "scored": ev.scored, "y_true": ev.y_true, "y_pred": ev.y_pred})
+    for i, lab in enumerate(labels):
+        df[f"p_{lab}"] = ev.probs[:, i]
+    return df

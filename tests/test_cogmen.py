@@ -1,0 +1,178 @@
+"""COGMEN model: shapes, padding independence, the reference switch, fills, one-utterance batches."""
+
+import numpy as np
+import pytest
+import torch
+
+from cogmen_fixtures import tiny_model, toy_corpus, toy_features
+from emowb.config import ConfigError
+from emowb.data.dialogues import build_dialogues, collate, modality_means
+from emowb.models.cogmen import COGMEN, CogmenConfig, reference_head_count
+from emowb.types import Modality
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    corpus = toy_corpus(tmp_path_factory.mktemp("c"), utts=8)
+    return corpus, toy_features(corpus)
+
+
+def _model(cfg, feats, seed=0):
+    torch.manual_seed(seed)
+    return COGMEN(cfg, input_dims={m: fs.dim for m, fs in feats.items()}, n_classes=4)
+
+
+def _dialogues(data, cfg, ids=None):
+    corpus, feats = data
+    return build_dialogues(corpus, {m: feats[m] for m in cfg.mods}, graph=cfg.graph_spec(),
+                           dialogue_ids=ids)
+
+
+@pytest.mark.parametrize("kw", [
+    dict(modalities="a"), dict(modalities="av"), dict(modalities="atv"),
+    dict(modalities="av", input="project", proj_dim=6, seq_heads=2),
+    dict(modalities="av", positional="sinusoidal"), dict(modalities="av", positional="learned"),
+    dict(modalities="av", concat_seq=False), dict(modalities="av", graph="past"),
+    dict(modalities="av", graph="disjoint"), dict(modalities="av", fill="learned"),
+])
+def test_shapes(data, kw):
+    cfg = tiny_model(**kw)
+    model = _model(cfg, data[1])
+    b = collate(_dialogues(data, cfg)[:3])
+    out = model(b)
+    assert out.logits.shape == (b.n_nodes, 4)
+    assert out.embeddings.shape == (b.n_nodes, cfg.hidden_size * cfg.gnn_heads)
+    assert out.extras["seq"].shape == (b.n_nodes, cfg.hidden_size)
+    out.logits.sum().backward()                         # differentiable end to end
+
+
+def _short_and_long(data, cfg):
+    corpus, feats = data
+    t = corpus.table
+    # make a short dialogue by taking one dialogue's first 3 utterances as its own corpus rows
+    ds = _dialogues(data, cfg)
+    long_d = ds[1]
+    short = ds[0]
+    keep = 3
+    short.utt_ids, short.labels, short.scored = short.utt_ids[:keep], short.labels[:keep], short.scored[:keep]
+    short.features = {m: v[:keep] for m, v in short.features.items()}
+    short.avail, short.speaker = short.avail[:keep], short.speaker[:keep]
+    from emowb.models.graph import dialogue_edges
+    spec = cfg.graph_spec()
+    short.edge_index, short.edge_type = dialogue_edges(short.speaker, wp=spec.wp, wf=spec.wf, kind=spec.kind,
+                                                       convention=spec.convention)
+    return short, long_d
+
+
+@pytest.mark.parametrize("reference", [False, True])
+def test_batch_mates_do_not_change_predictions_unless_reference(data, reference):
+    cfg = tiny_model(modalities="av", reference=reference)
+    model = _model(cfg, data[1]).eval()
+    short, long_d = _short_and_long(data, cfg)
+    with torch.no_grad():
+        alone = model(collate([short])).logits
+        batched = model(collate([short, long_d])).logits[: len(short)]
+    same = torch.allclose(alone, batched, atol=1e-5)
+    # emowb masks padding: identical; the reference attends to padded zero rows: different
+    assert same is (not reference)
+
+
+def test_single_utterance_batch_trains(data):
+    cfg = tiny_model(modalities="av")
+    model = _model(cfg, data[1]).train()
+    d = _dialogues(data, cfg)[0]
+    from emowb.models.graph import dialogue_edges
+    d.utt_ids, d.labels, d.scored = d.utt_ids[:1], d.labels[:1], d.scored[:1]
+    d.features = {m: v[:1] for m, v in d.features.items()}
+    d.avail, d.speaker = d.avail[:1], d.speaker[:1]
+    d.edge_index, d.edge_type = dialogue_edges(d.speaker, wp=5, wf=5)
+    before = model.bn.running_mean.clone()
+    out = model(collate([d]))
+    out.logits.sum().backward()
+    assert out.logits.shape == (1, 4)
+    assert torch.equal(model.bn.running_mean, before)   # normalised with running stats, not updated
+    with pytest.raises(ValueError):                      # what plain BatchNorm1d does
+        torch.nn.BatchNorm1d(4).train()(torch.zeros(1, 4))
+
+
+@pytest.mark.parametrize("fill", ["zeros", "mean", "learned"])
+def test_missing_input_gets_the_fill(data, fill):
+    cfg = tiny_model(modalities="av", fill=fill)
+    ds = _dialogues(data, cfg)
+    model = _model(cfg, data[1]).eval()
+    if fill == "mean":
+        model.set_fill_means(modality_means(ds))
+    if fill == "learned":
+        with torch.no_grad():
+            model.fill_v.copy_(torch.arange(model.dims[Modality.VIDEO], dtype=torch.float32))
+    b = collate(ds[:2])
+    vi = b.modality_index("v")
+    hidden = b.replace(avail=b.avail.clone())
+    hidden.avail[..., vi] = False
+    explicit = b.replace(features=dict(b.features), avail=b.avail.clone())
+    explicit.features[Modality.VIDEO] = model.fill_vector("v").expand_as(b.features[Modality.VIDEO]).clone()
+    explicit.avail[..., vi] = b.mask
+    with torch.no_grad():
+        assert torch.allclose(model(hidden).logits, model(explicit).logits, atol=1e-6)
+        if fill != "zeros":
+            assert model.fill_vector("v").abs().sum() > 0
+
+
+def test_feature_keep_mask_fills_dimensions(data):
+    cfg = tiny_model(modalities="av")
+    model = _model(cfg, data[1]).eval()
+    b = collate(_dialogues(data, cfg)[:2])
+    keep = torch.ones(model.dims[Modality.AUDIO], dtype=torch.bool)
+    keep[:3] = False
+    zeroed = b.replace(features=dict(b.features))
+    zeroed.features[Modality.AUDIO] = b.features[Modality.AUDIO].clone()
+    zeroed.features[Modality.AUDIO][..., :3] = 0
+    with torch.no_grad():
+        assert torch.allclose(model(b.replace(feature_keep={Modality.AUDIO: keep})).logits,
+                              model(zeroed).logits, atol=1e-6)
+
+
+def test_errors_name_the_problem(data):
+    cfg = tiny_model(modalities="av")
+    with pytest.raises(ValueError, match="no input width for modality"):
+        COGMEN(cfg, input_dims={"a": 6}, n_classes=4)
+    model = COGMEN(cfg, input_dims={"a": 7, "v": 5}, n_classes=4)
+    with pytest.raises(ValueError, match="6-d, the model expects 7-d"):
+        model(collate(_dialogues(data, cfg)[:1]))
+    with pytest.raises(ValueError, match="not divisible by seq_heads"):
+        COGMEN(tiny_model(modalities="av", seq_heads=4), input_dims={"a": 6, "v": 5}, n_classes=4)
+    with pytest.raises(ConfigError, match="reference=True"):
+        CogmenConfig(reference=True, positional="learned")
+    with pytest.raises(ConfigError, match="dropout"):
+        CogmenConfig(dropout=1.5)
+
+
+def test_reference_head_rule():
+    assert reference_head_count(100) == 10 and reference_head_count(612) == 9
+    assert reference_head_count(1380) == 10 and reference_head_count(123) == 1
+    assert COGMEN(CogmenConfig(modalities="a", hidden_size=8, seq_ff=8), input_dims={"a": 100},
+                  n_classes=4).seq_heads == 10
+
+
+def test_same_seed_same_model(data):
+    cfg = tiny_model(modalities="av")
+    b = collate(_dialogues(data, cfg)[:2])
+    a = _model(cfg, data[1], seed=3).eval()(b).logits
+    c = _model(cfg, data[1], seed=3).eval()(b).logits
+    d = _model(cfg, data[1], seed=4).eval()(b).logits
+    assert torch.equal(a, c) and not torch.equal(a, d)
+
+
+def test_speaker_normalise(data):
+    from emowb.data.dialogues import speaker_normalise
+    corpus, feats = data
+    out = speaker_normalise(corpus, feats)
+    t = corpus.table
+    fv = out[Modality.VIDEO]
+    for s in t["speaker"].unique():
+        idx = fv.index_of(t.loc[t.speaker == s, "utt_id"].tolist())
+        ok = idx[fv.valid[idx]]
+        np.testing.assert_allclose(fv.values[ok].mean(0), 0, atol=1e-5)
+        np.testing.assert_allclose(fv.values[ok].std(0), 1, atol=1e-4)
+    assert (fv.values[~fv.valid] == 0).all()
+    assert not np.shares_memory(fv.values, feats[Modality.VIDEO].values)   # input untouched
