@@ -14,7 +14,7 @@ COMMAND_MODULES = (
     "emowb.features.cli",    # import, features
     "emowb.train.cli",       # train, evaluate, experiments
     "emowb.kd.cli",          # distillation
-    "emowb.notebooks_cli",   # notebooks, demo
+    "emowb.notebook.cli",    # notebooks, demo
 )
 
 

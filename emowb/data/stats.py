@@ -44,10 +44,3 @@ def turn_taking(corpus: Corpus) -> pd.DataFrame:
         rows.append({"dialogue_id": did, "utterances": len(d), "speakers": len(set(spk)),
                      "speaker_changes": int(change.sum()), "longest_run": int(runs.max())})
     return pd.DataFrame(rows)
-
-
-def read_openface(path) -> pd.DataFrame:
-    """An OpenFace CSV with the header's leading spaces stripped (OpenFace writes ``", "``)."""
-    df = pd.read_csv(path, skipinitialspace=True)
-    df.columns = [c.strip() for c in df.columns]
-    return df

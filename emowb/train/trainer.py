@@ -91,7 +91,8 @@ class TrainConfig(Config):
         lr, weight_decay, optimizer: reference 1e-4, 1e-8, Adam.
         max_grad_value: clip gradients by value (reference's ``max_grad_value``; None = off).
         patience: early stopping after this many epochs without a dev improvement (None = off).
-        min_delta: the improvement that counts.
+        min_delta: the improvement that counts. An epoch that ties the best score exactly counts
+            as an improvement when its dev loss is lower (small dev sets saturate).
         select_metric: dev metric for model selection (``weighted_f1``).
         lr_monitor, lr_patience, lr_factor: ReduceLROnPlateau (torch defaults 10 / 0.1).
         seed: seeds python, numpy, torch, the batch order and the masking generator.
@@ -497,9 +498,11 @@ class Trainer:
                 row["test_loss"] = te.loss
                 row.update({f"test_{k}": te.metrics[k] for k in SCALAR_METRICS})
             scheduler.step(dev.loss if c.lr_monitor is LrMonitor.DEV_LOSS else score)
-            improved = score > state["best_score"] + c.min_delta
+            # ties on the selection metric (small dev sets saturate at F1 = 1) go to the lower dev loss
+            improved = (score > state["best_score"] + c.min_delta
+                        or (score == state["best_score"] and dev.loss < state.get("best_loss", math.inf)))
             if improved:
-                state.update(best_score=score, best_epoch=epoch, bad_epochs=0)
+                state.update(best_score=score, best_loss=dev.loss, best_epoch=epoch, bad_epochs=0)
                 if paths is not None:
                     with atomic_path(paths["best"], suffix=".pt") as tmp:
                         torch.save({"model": self.model.state_dict(), "epoch": epoch,

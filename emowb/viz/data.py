@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 from emowb.data.corpus import Corpus
-from emowb.data.stats import counts, label_transitions, read_openface, turn_taking
+from emowb.data.stats import counts, label_transitions, turn_taking
+from emowb.features.face import read_openface
 
 
 def plot_counts(corpus: Corpus):
@@ -54,9 +55,10 @@ def plot_feature_distributions(corpus: Corpus, feature_sets: dict, columns: dict
 
     Args:
         feature_sets: name -> :class:`~emowb.features.FeatureSet` (vector kind).
-        columns: name -> dimensions to show, as indices or, when the set's config lists
-            ``feature_names``, as names.
+        columns: name -> dimensions to show, as indices or as names
+            (:func:`emowb.features.names.feature_names`).
     """
+    from emowb.features.names import feature_names
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -65,7 +67,7 @@ def plot_feature_distributions(corpus: Corpus, feature_sets: dict, columns: dict
     lab_of = dict(zip(corpus.table["utt_id"], corpus.table["label"]))
     for ax, (name, col) in zip(axes[0], panels):
         fs = feature_sets[name]
-        names = list(fs.config.get("feature_names", []))
+        names = feature_names(fs)
         j = names.index(col) if isinstance(col, str) else int(col)
         keep = fs.valid
         df = pd.DataFrame({"value": fs.values[keep, j],

@@ -1,0 +1,33 @@
+# %% [markdown]
+# # Confusion matrices side by side
+#
+# Two saved runs at a time: row-normalised confusion matrices with counts, their difference, and
+# F1 per class. The pairs are the papers' figures: the teacher (AV) against the triplet-KD student
+# (A only), the student without and with KD, and COGMEN-A against COGMEN-Mask, both on audio only.
+
+# %% tags=["parameters"]
+workdir = "out/demo"
+figures_dir = "figures"
+kd_dir = ""
+masking_dir = ""
+split = "test"
+
+# %%
+from IPython.display import display
+
+from emowb.notebook import ConfusionNotebook, ops
+from emowb.viz.confusion import compare_confusions
+from emowb.viz.runs import read_run
+
+nb = ConfusionNotebook.from_namespace(globals())
+pairs = ops.confusion_pairs(nb)
+print(f"{len(pairs)} comparison(s)")
+
+# %%
+for pair in pairs:
+    a, b = read_run(pair["a"]), read_run(pair["b"])
+    fig, f1 = compare_confusions(a.preds(split=nb.split, context=pair["ctx_a"]),
+                                 b.preds(split=nb.split, context=pair["ctx_b"]),
+                                 labels=a.labels, names=pair["names"])
+    nb.save(fig, pair["name"])
+    display(f1.round(3))

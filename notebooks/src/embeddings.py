@@ -1,0 +1,47 @@
+# %% [markdown]
+# # Teacher vs student embedding spaces
+#
+# The post-graph embeddings of the test utterances from a saved triplet-KD run: the frozen
+# audio+video teacher (with all its modalities) and the audio-only student, with and without KD.
+# One UMAP reducer is fitted on teacher and student points together, so positions are comparable:
+# the triplet loss places the student's embeddings in the teacher's space. Beside the pictures,
+# numbers for how well the spaces agree: linear CKA (1 = same geometry up to rotation and
+# scale), the share of shared nearest neighbours, and how well teacher points label the student's
+# points in the common map.
+
+# %% tags=["parameters"]
+workdir = "out/demo"
+figures_dir = "figures"
+kd_dir = ""
+fold = ""
+seed = -1
+split = "test"
+n_neighbors = 15
+min_dist = 0.1
+align = "none"
+
+# %%
+import pandas as pd
+from IPython.display import display
+
+from emowb.notebook import EmbeddingsNotebook, ops
+from emowb.viz.embeddings import alignment_scores, joint_umap, plot_embedding_comparison
+
+nb = EmbeddingsNotebook.from_namespace(globals())
+runs = ops.embeddings_setup(nb)
+runs
+
+# %%
+scores = {}
+for role, title in (("student-kd", "KD student"), ("student", "student without KD")):
+    if role not in runs:
+        continue
+    ids, teacher, student, y, labels = ops.paired_embeddings(runs["teacher"], runs[role], split=nb.split)
+    align_mode = nb.align if teacher.shape[1] == student.shape[1] else "procrustes"
+    t2, s2 = joint_umap(teacher, student, align=align_mode, n_neighbors=nb.n_neighbors, min_dist=nb.min_dist)
+    scores[title] = alignment_scores(teacher, student, y, t2, s2)
+    fig = plot_embedding_comparison(t2, s2, y, labels=labels, names=("teacher (AV)", title), scores=scores[title])
+    nb.save(fig, "embeddings_teacher_vs_" + ("kd_student" if role == "student-kd" else "student_nokd"))
+table = pd.DataFrame(scores).T.assign(utterances=len(ids))
+table.to_csv(nb.out("embeddings") / "alignment.csv")
+display(table)
