@@ -1,0 +1,570 @@
+"""EmoDistill (prosodic + linguistic teachers -> speech-only student): the experiment driver.
+
+Per fold of a speaker-independent protocol:
+
+1. the **prosodic teacher** (:class:`~emowb.kd.teachers.ProsodicTeacher` on eGeMAPS LLDs) and the
+   **linguistic teacher** (:class:`~emowb.kd.teachers.LinguisticTeacher` on the transcripts) are
+   trained on the labels with the shared :class:`~emowb.train.trainer.Trainer`, frozen, and their
+   logits and embeddings for every utterance of the fold cached (:mod:`emowb.kd.cache`; a second
+   call, or any other loss setting, loads them);
+2. the **speech student** (:class:`~emowb.kd.students.SpeechStudent`) is trained with
+   :class:`~emowb.kd.losses.EmoDistillLoss` once per seed and per loss variant.
+
+A variant is a named :class:`~emowb.kd.losses.EmoDistillLossConfig`. :func:`ablation_variants`
+gives the poster's ablation rows, :func:`temperature_sweep` the two temperature sweeps, and
+:func:`run_ablations` runs them all in one call. Identical loss configurations are trained once
+(run folders are keyed by a hash of the loss configuration). Every result is a table of
+mean ± std over folds × seeds (teachers: over folds, they have one seed).
+
+Output folder::
+
+    OUT/runs/<loss-hash>/<fold>/seed<k>/     one trainer run folder per student
+    OUT/<stem>_runs.csv, <stem>_summary.csv  per-run rows / per-variant mean ± std
+    OUT/<stem>_teachers.csv                  per-fold teacher test metrics
+    OUT/<stem>.md                            the table (run_ablations: ablation, sweep_prosodic,
+                                             sweep_linguistic, plus tables.md and results.json)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from emowb.config import Config, ConfigError, require
+from emowb.data.corpus import Corpus
+from emowb.data.splits import Split, make_splits
+from emowb.eval.metrics import SCALAR_METRICS
+from emowb.eval.summary import summarise, summarise_frame, to_markdown
+from emowb.features.base import FeatureSet
+from emowb.kd.cache import TeacherCache, TeacherCacheError, TeacherOutputs, full_outputs, predict_outputs
+from emowb.kd.logmel import load_waveforms, logmel_features
+from emowb.kd.losses import EmoDistillLoss, EmoDistillLossConfig, Teacher
+from emowb.kd.students import Backbone, SpeechStudent, StudentConfig
+from emowb.kd.teachers import (LinguisticTeacher, LinguisticTeacherConfig, ProsodicTeacher,
+                               ProsodicTeacherConfig, freeze, tokenize_texts)
+from emowb.kd.utterances import UtteranceData, UtteranceSplits, build_utterance_splits, speaker_normalise_inputs
+from emowb.train.trainer import FitResult, Optimizer, TrainConfig, Trainer
+from emowb.utils import atomic_path, seed_everything, stable_hash, write_json
+
+__all__ = ["EmoDistillConfig", "KDVariant", "EmoDistill", "EmoDistillResult", "ablation_variants",
+           "temperature_sweep", "run_variants", "run_ablations", "AblationResult"]
+
+#: TrainConfig fields that do not change what a run computes (left out of cache keys).
+VOLATILE_TRAIN = ("progress", "keep_last", "save_train_embeddings", "num_threads")
+
+DEFAULT_TEACHER_TRAIN = TrainConfig(epochs=40, batch_size=32, lr=1e-3, weight_decay=1e-4,
+                                    optimizer=Optimizer.ADAMW, patience=8, lr_patience=4,
+                                    lr_factor=0.5, progress=False, keep_last=False)
+#: The poster fine-tunes HuBERT with AdamW at 1e-4; a light student trained from scratch uses
+#: a larger rate (set ``train.lr=1e-4`` for the SSL fine-tuning path).
+DEFAULT_STUDENT_TRAIN = TrainConfig(epochs=40, batch_size=32, lr=1e-3, weight_decay=1e-4,
+                                    optimizer=Optimizer.ADAMW, patience=8, lr_patience=4,
+                                    lr_factor=0.5, progress=False, keep_last=False)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EmoDistillConfig(Config):
+    """An EmoDistill experiment.
+
+    Attributes:
+        name: recorded name.
+        corpus: corpus folder.
+        protocol, folds, split_seed, dev_share, k: the speaker-independent protocol
+            (:func:`emowb.data.splits.make_splits`; ``folds`` = fold-name suffixes to run).
+        seeds: student seeds.
+        teacher_seed: the teachers' seed (one teacher per fold, shared by all students).
+        prosodic, linguistic: the teachers.
+        student: the student.
+        loss: the default loss (the "EmoDistill" row of the ablations).
+        teacher_train, train: training of the teachers / students.
+        n_mels: log-mel bands of the ``cnn`` student's input.
+        functionals: feature set of the ``mlp`` student's input.
+        ssl_features_model: model folder of the cached ``ssl`` (layer="all") input of the
+            ``ssl-pooled`` student.
+        invalid_audio: ``raise`` or ``keep`` utterances whose audio input is unusable.
+        per_speaker: z-score the audio inputs (the prosodic teacher's LLDs, the student's
+            log-mel / functionals) per speaker with that speaker's own statistics first
+            (label-free speaker normalisation, as ``DataConfig.per_speaker`` for COGMEN).
+    """
+
+    name: str = "emodistill"
+    corpus: str = ""
+    protocol: str = "logo"
+    folds: tuple[str, ...] | None = None
+    split_seed: int = 0
+    dev_share: float = 0.1
+    k: int = 5
+    seeds: tuple[int, ...] = (0, 1, 2)
+    teacher_seed: int = 0
+    prosodic: ProsodicTeacherConfig = ProsodicTeacherConfig()
+    linguistic: LinguisticTeacherConfig = LinguisticTeacherConfig()
+    student: StudentConfig = StudentConfig()
+    loss: EmoDistillLossConfig = EmoDistillLossConfig()
+    teacher_train: TrainConfig = DEFAULT_TEACHER_TRAIN
+    train: TrainConfig = DEFAULT_STUDENT_TRAIN
+    n_mels: int = 64
+    functionals: str = "egemaps"
+    ssl_features_model: str = ""
+    invalid_audio: str = "raise"
+    per_speaker: bool = False
+
+    def validate(self) -> None:
+        require(len(self.seeds) >= 1, "EmoDistillConfig.seeds must not be empty")
+        require(0 < self.dev_share < 1, f"EmoDistillConfig.dev_share must be in (0, 1), got {self.dev_share}")
+        require(self.n_mels >= 8, f"EmoDistillConfig.n_mels must be >= 8, got {self.n_mels}")
+        require(self.invalid_audio in ("raise", "keep"),
+                f"EmoDistillConfig.invalid_audio must be 'raise' or 'keep', got {self.invalid_audio!r}")
+        if self.student.backbone is Backbone.SSL_POOLED:
+            require(bool(self.ssl_features_model), "EmoDistillConfig.ssl_features_model: the ssl-pooled "
+                    "student needs the SSL model folder its cached features come from")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class KDVariant(Config):
+    """A named student loss (one row of a result table)."""
+
+    name: str
+    loss: EmoDistillLossConfig
+
+    @property
+    def key(self) -> str:
+        return stable_hash(self.loss.to_dict(), n=10)
+
+
+def ablation_variants(base: EmoDistillLossConfig = EmoDistillLossConfig()) -> tuple[KDVariant, ...]:
+    """The poster's ablation rows (the teacher-alone rows come from the teachers themselves).
+
+    ``EmoDistill`` (both teachers, both levels), ``w/o L_logits``, ``w/o L_embeddings``,
+    ``w/o prosodic teacher``, ``w/o linguistic teacher``, ``w/o both teachers (no KD)``.
+    """
+    both = (Teacher.LINGUISTIC, Teacher.PROSODIC)
+    full = base.replace(teachers=both, use_logits=True, use_embeddings=True)
+    return (KDVariant(name="EmoDistill", loss=full),
+            KDVariant(name="w/o L_logits", loss=full.replace(use_logits=False)),
+            KDVariant(name="w/o L_embeddings", loss=full.replace(use_embeddings=False)),
+            KDVariant(name="w/o prosodic teacher", loss=full.replace(teachers=(Teacher.LINGUISTIC,))),
+            KDVariant(name="w/o linguistic teacher", loss=full.replace(teachers=(Teacher.PROSODIC,))),
+            KDVariant(name="w/o both teachers (no KD)", loss=full.replace(teachers=())))
+
+
+def temperature_sweep(base: EmoDistillLossConfig, teacher: Teacher | str,
+                      taus: Sequence[float]) -> tuple[KDVariant, ...]:
+    """The poster's Fig. 2: keep only ``teacher`` and vary its temperature."""
+    t = Teacher(teacher)
+    field = "tau_linguistic" if t is Teacher.LINGUISTIC else "tau_prosodic"
+    return tuple(KDVariant(name=f"{t.value} only, tau={tau:g}",
+                           loss=base.replace(teachers=(t,), use_logits=True, use_embeddings=True, **{field: float(tau)}))
+                 for tau in taus)
+
+
+def _train_record(cfg: TrainConfig) -> dict:
+    return {k: v for k, v in cfg.to_dict().items() if k not in VOLATILE_TRAIN}
+
+
+class EmoDistill:
+    """Teachers (cached) and students of one corpus under one :class:`EmoDistillConfig`.
+
+    Args:
+        config: the experiment.
+        corpus: a loaded corpus (default: ``config.corpus``).
+        cache_root: where teacher outputs live (default ``CORPUS/kd_cache``).
+        log: progress lines (None = silent).
+    """
+
+    def __init__(self, config: EmoDistillConfig, *, corpus: Corpus | None = None,
+                 cache_root: str | Path | None = None, log: Callable[[str], None] | None = print) -> None:
+        self.config = config
+        if corpus is None:
+            if not config.corpus:
+                raise ConfigError("EmoDistillConfig.corpus is empty: name the corpus folder")
+            corpus = Corpus.load(config.corpus)
+        self.corpus = corpus
+        self.cache = TeacherCache(corpus, cache_root)
+        self.log = log or (lambda s: None)
+        self._features: dict[str, FeatureSet] = {}
+        self._student_data: dict[str, UtteranceSplits] = {}
+        self.splits = make_splits(corpus, config.protocol, seed=config.split_seed, dev_share=config.dev_share,
+                                  k=config.k, folds=config.folds)
+
+    # ------------------------------------------------------------------ inputs
+    def feature(self, name: str, *, speaker_normalise: bool = False, **params) -> FeatureSet:
+        """A corpus feature set (extracted and cached on first use), optionally speaker-normalised."""
+        key = name + json.dumps(params, sort_keys=True, default=str) + ("/spk" if speaker_normalise else "")
+        if key not in self._features:
+            if speaker_normalise:
+                fs = speaker_normalise_inputs(self.corpus, {name: self.feature(name, **params)})[name]
+            elif name == "logmel":
+                fs = logmel_features(self.corpus, **params)
+            elif name == "wave":
+                fs = load_waveforms(self.corpus, **params)
+            else:
+                from emowb.features import extract
+
+                fs = extract(self.corpus, name, progress=False, **params)
+            self._features[key] = fs
+        return self._features[key]
+
+    def student_inputs(self) -> dict[str, FeatureSet]:
+        """The student's input feature set, under the name its backbone reads."""
+        s = self.config.student
+        b = s.backbone
+        spk = self.config.per_speaker
+        if b is Backbone.CNN:
+            fs = self.feature("logmel", n_mels=self.config.n_mels, speaker_normalise=spk)
+        elif b is Backbone.MLP:
+            fs = self.feature(self.config.functionals, speaker_normalise=spk)
+        elif b is Backbone.SSL:
+            fs = self.feature("wave")
+        else:
+            fs = self.feature("ssl", model=self.config.ssl_features_model, layer="all")
+        return {s.input_name: fs}
+
+    def teacher_dims(self) -> dict[Teacher, int]:
+        """Embedding width of each teacher (from its configuration; no training needed)."""
+        return {Teacher.PROSODIC: self.config.prosodic.channels[-1], Teacher.LINGUISTIC: self.config.linguistic.hidden}
+
+    # ---------------------------------------------------------------- teachers
+    def _teacher_train_config(self) -> TrainConfig:
+        return self.config.teacher_train.replace(seed=self.config.teacher_seed)
+
+    def teacher(self, teacher: Teacher | str, split: Split, *, allow_compute: bool = True) -> TeacherOutputs:
+        """A frozen teacher's outputs for the fold (cached; trained on first use)."""
+        t = Teacher(teacher)
+        c = self.config
+        if t is Teacher.PROSODIC:
+            fs = self.feature("egemaps-lld", speaker_normalise=c.per_speaker)
+            spec = {"teacher": t.value, "model": c.prosodic.to_dict(), "inputs": {"lld": fs.config},
+                    "train": _train_record(self._teacher_train_config()), "split": split.to_json()}
+            compute = lambda run_dir: self._train_prosodic(split, fs, run_dir)  # noqa: E731
+        else:
+            inputs, spec_inputs = self._linguistic_inputs()
+            spec = {"teacher": t.value, "model": c.linguistic.to_dict(), "inputs": spec_inputs,
+                    "train": _train_record(self._teacher_train_config()), "split": split.to_json()}
+            compute = lambda run_dir: self._train_linguistic(split, inputs, run_dir)  # noqa: E731
+        return self.cache.get(t.value, spec, compute if allow_compute else None, log=self.log)
+
+    def _linguistic_inputs(self):
+        if not hasattr(self, "_ling_inputs"):
+            self._ling_inputs = self._make_linguistic_inputs()   # tokenise / extract once per runner
+        return self._ling_inputs
+
+    def _make_linguistic_inputs(self):
+        lc = self.config.linguistic
+        if lc.finetune:
+            texts = self.corpus.table["text"].map(lambda s: str(s).strip()).tolist()
+            ids, pad = tokenize_texts(texts, model=lc.model, max_length=lc.max_length)
+            from emowb.features.hf import model_fingerprint, resolve_model_dir
+            from emowb.kd.teachers import resolve_text_model
+
+            path = resolve_model_dir(resolve_text_model(lc.model))
+            return ({"ids": ids, "pad": pad, "valid": np.array([bool(x) for x in texts])},
+                    {"tokens": {"model": str(path), "fingerprint": model_fingerprint(path),
+                                "max_length": lc.max_length}})
+        name, params = lc.feature_params()
+        fs = self.feature(name, **params)
+        return {"text": fs}, {"text": fs.config}
+
+    def _fit_teacher(self, model: torch.nn.Module, data: UtteranceSplits, run_dir: Path, spec: dict) -> FitResult:
+        seed_everything(self.config.teacher_seed)
+        trainer = Trainer(model, config=self._teacher_train_config(), train=data.train, dev=data.dev,
+                          test=data.test, labels=self.corpus.labels, run_dir=run_dir,
+                          run_config={"kd_teacher": spec, "split": data.split.to_json(),
+                                      "corpus_fingerprint": self.corpus.fingerprint()})
+        return trainer.fit()
+
+    def _teacher_outputs(self, name: str, model, data: UtteranceSplits, split: Split, fit: FitResult,
+                         n_without_input: int) -> TeacherOutputs:
+        freeze(model)
+        ids, _, logits, embs = predict_outputs(model, data.parts(), batch_size=self._teacher_train_config().batch_size,
+                                               device=self._teacher_train_config().device)
+        all_ids, split_of = self._fold_utterances(split)
+        part, lg, em, valid = full_outputs(all_ids, split_of, ids, logits, embs)
+        metrics = {"dev": fit.metrics["dev"], "test": fit.metrics["test"], "best_epoch": fit.best_epoch,
+                   "n_without_input": n_without_input}
+        return TeacherOutputs(name=name, key="", utt_ids=all_ids, split=part, logits=lg, embeddings=em,
+                              valid=valid, metrics=metrics)
+
+    def _fold_utterances(self, split: Split) -> tuple[list[str], dict[str, str]]:
+        t = self.corpus.table
+        split_of = {}
+        for p in ("train", "dev", "test"):
+            for u in t.loc[t["dialogue_id"].isin(set(split.part(p))), "utt_id"]:
+                split_of[u] = p
+        ids = [u for u in t["utt_id"] if u in split_of]
+        return ids, split_of
+
+    def _train_prosodic(self, split: Split, fs: FeatureSet, run_dir: Path) -> TeacherOutputs:
+        only = {u for u, ok in zip(fs.utt_ids, fs.valid) if ok}
+        data = build_utterance_splits(self.corpus, split, {"lld": fs}, standardize=True, only=only)
+        model = ProsodicTeacher(self.config.prosodic, n_descriptors=fs.dim, n_classes=len(self.corpus.labels))
+        fit = self._fit_teacher(model, data, run_dir, {"teacher": "prosodic"})
+        return self._teacher_outputs("prosodic", model, data, split, fit, len(fs) - len(only))
+
+    def _train_linguistic(self, split: Split, inputs: dict, run_dir: Path) -> TeacherOutputs:
+        lc = self.config.linguistic
+        n_classes = len(self.corpus.labels)
+        if "text" in inputs:
+            fs: FeatureSet = inputs["text"]
+            only = {u for u, ok in zip(fs.utt_ids, fs.valid) if ok}
+            if not only:
+                raise TeacherCacheError(f"corpus {self.corpus.name!r} has no transcripts: the linguistic "
+                                        "teacher cannot be trained; leave it out of loss.teachers")
+            data = build_utterance_splits(self.corpus, split, {"text": fs}, standardize=False, only=only)
+            model = LinguisticTeacher(lc, n_classes=n_classes, input_dim=fs.dim)
+            n_without = len(fs) - len(only)
+        else:
+            data, n_without = self._token_splits(split, inputs)
+            model = LinguisticTeacher(lc, n_classes=n_classes)
+        fit = self._fit_teacher(model, data, run_dir, {"teacher": "linguistic"})
+        return self._teacher_outputs("linguistic", model, data, split, fit, n_without)
+
+    def _token_splits(self, split: Split, inputs: dict) -> tuple[UtteranceSplits, int]:
+        t = self.corpus.table
+        valid = inputs["valid"]
+        if not valid.any():
+            raise TeacherCacheError(f"corpus {self.corpus.name!r} has no transcripts: the linguistic "
+                                    "teacher cannot be trained; leave it out of loss.teachers")
+        y = self.corpus.y
+        parts = {}
+        test_mask = split.test_mask(t)
+        for p in ("train", "dev", "test"):
+            rows = np.flatnonzero(t["dialogue_id"].isin(set(split.part(p))).to_numpy() & valid)
+            if len(rows) == 0:
+                parts[p] = None
+                continue
+            parts[p] = UtteranceData(utt_ids=t["utt_id"].to_numpy()[rows].tolist(), labels=y[rows],
+                                     inputs={"tokens": [inputs["ids"][i] for i in rows]},
+                                     scored=test_mask[rows] if p == "test" else None,
+                                     pad_values={"tokens": inputs["pad"]})
+        if parts["train"] is None or parts["dev"] is None:
+            raise TeacherCacheError(f"split {split.name}: no transcribed train/dev utterance")
+        return UtteranceSplits(split=split, train=parts["train"], dev=parts["dev"], test=parts["test"],
+                               stats=None), int((~valid).sum())
+
+    # ---------------------------------------------------------------- students
+    def student_data(self, split: Split) -> UtteranceSplits:
+        """The fold's student inputs (standardised with training statistics; built once)."""
+        if split.name not in self._student_data:
+            inputs = self.student_inputs()
+            standardize = self.config.student.backbone in (Backbone.CNN, Backbone.MLP)
+            self._student_data[split.name] = build_utterance_splits(
+                self.corpus, split, inputs, standardize=standardize, invalid=self.config.invalid_audio)
+        return self._student_data[split.name]
+
+    def train_student(self, split: Split, loss: EmoDistillLossConfig, *, seed: int,
+                      run_dir: str | Path | None, resume: bool = True, allow_teachers: bool = True) -> FitResult:
+        """Train one student on a fold with ``loss`` (teachers from the cache)."""
+        data = self.student_data(split)
+        keys = {}
+        needed = sorted(set(loss.logit_teachers) | set(loss.embedding_teachers), key=lambda t: t.value)
+        for t in needed:
+            out = self.teacher(t, split, allow_compute=allow_teachers)
+            keys[t.value] = out.key
+            for part in (data.train,):
+                out.attach(part, teacher=t, logits=t in loss.logit_teachers, embeddings=t in loss.embedding_teachers)
+        c = self.config
+        input_name = c.student.input_name
+        dim = data.train.dims[input_name]
+        seed_everything(seed)
+        # every student gets both projection heads whatever its loss, so that the variants of an
+        # ablation start from identical weights for the same seed
+        model = SpeechStudent(c.student, n_classes=len(self.corpus.labels), input_dim=dim,
+                              teacher_dims=self.teacher_dims())
+        run_config = {"emodistill": {"student": c.student.to_dict(), "loss": loss.to_dict(),
+                                     "teachers": keys, "n_mels": c.n_mels, "functionals": c.functionals,
+                                     "input": {input_name: self.student_inputs()[input_name].config}},
+                      "split": split.to_json(), "corpus_fingerprint": self.corpus.fingerprint()}
+        trainer = Trainer(model, config=c.train.replace(seed=seed), train=data.train, dev=data.dev, test=data.test,
+                          labels=self.corpus.labels, run_dir=run_dir, loss=EmoDistillLoss(loss),
+                          contexts={"a": _identity}, run_config=run_config)
+        return trainer.fit(resume=resume)
+
+
+def _identity(batch):
+    return batch
+
+
+# --------------------------------------------------------------------------- experiments
+@dataclasses.dataclass
+class EmoDistillResult:
+    """Per-run rows, per-variant summary, teacher rows and the markdown table."""
+
+    runs: pd.DataFrame
+    summary: pd.DataFrame
+    teachers: pd.DataFrame
+    table: str
+    out_dir: Path
+
+
+def _teacher_rows(runner: EmoDistill, teachers: Sequence[Teacher]) -> pd.DataFrame:
+    rows = []
+    for split in runner.splits:
+        for t in teachers:
+            out = runner.teacher(t, split)
+            m = out.metrics["test"]["all"]
+            rows.append({"teacher": t.value, "fold": split.name, "key": out.key,
+                         **{k: m[k] for k in SCALAR_METRICS}})
+    return pd.DataFrame(rows)
+
+
+def run_variants(config: EmoDistillConfig, out_dir: str | Path, variants: Sequence[KDVariant], *,
+                 corpus: Corpus | None = None, runner: EmoDistill | None = None,
+                 teachers_alone: Sequence[Teacher | str] = (), reference: KDVariant | None = None,
+                 resume: bool = True, log: Callable[[str], None] | None = print, stem: str = "table",
+                 title: str | None = None) -> EmoDistillResult:
+    """Train every variant on every fold × seed; summarise WA / UA / F1 as mean ± std.
+
+    Args:
+        config: the experiment.
+        out_dir: output folder (see the module docstring).
+        variants: the rows.
+        corpus, runner: pre-loaded corpus / runner (shares the feature and teacher caches).
+        teachers_alone: teachers whose own test scores are added as rows (mean ± std over folds).
+        reference: the row the paired differences are taken against (trained too, and shown, if
+            it is not among ``variants``); default: the no-KD variant if there is one, else the
+            first row.
+        resume: finished runs are loaded, interrupted ones resumed.
+        stem, title: files are ``<stem>.md``, ``<stem>_runs.csv``, ``<stem>_summary.csv``,
+            ``<stem>_teachers.csv``; the table's heading.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    runner = runner or EmoDistill(config, corpus=corpus, log=log)
+    say = log or (lambda s: None)
+    variants = list(variants)
+    if reference is None:
+        reference = next((v for v in variants if not v.loss.active_terms()), variants[0])
+    if reference.key not in {v.key for v in variants}:
+        variants.append(reference)
+    write_json(out / f"{stem}_experiment.json", {"config": config.to_dict(), "variants": [v.to_dict() for v in variants],
+                                                 "reference": reference.name})
+    rows = []
+    total = len(runner.splits) * len(config.seeds) * len(variants)
+    k = 0
+    done: dict[tuple, dict] = {}
+    for split in runner.splits:
+        for seed in config.seeds:
+            for v in variants:
+                k += 1
+                run_key = (v.key, split.name, seed)
+                if run_key not in done:
+                    t0 = time.perf_counter()
+                    run_dir = out / "runs" / v.key / split.name / f"seed{seed}"
+                    res = runner.train_student(split, v.loss, seed=seed, run_dir=run_dir, resume=resume)
+                    done[run_key] = {"metrics": res.metrics["test"]["a"], "best_epoch": res.best_epoch,
+                                     "run_dir": str(run_dir), "seconds": time.perf_counter() - t0}
+                    say(f"[{k}/{total}] {v.name} {split.name} seed {seed}: UA {done[run_key]['metrics']['UA']:.3f} "
+                        f"WA {done[run_key]['metrics']['WA']:.3f} (best epoch {res.best_epoch}, "
+                        f"{done[run_key]['seconds']:.0f} s)")
+                d = done[run_key]
+                rows.append({"variant": v.name, "loss_key": v.key, "fold": split.name, "seed": seed,
+                             **{m: d["metrics"][m] for m in SCALAR_METRICS}, "best_epoch": d["best_epoch"],
+                             "run_dir": d["run_dir"]})
+    runs = pd.DataFrame(rows)
+    teachers = _teacher_rows(runner, [Teacher(t) for t in teachers_alone]) if teachers_alone else pd.DataFrame()
+    summary = summarise_frame(runs, by=["variant"], metrics=list(SCALAR_METRICS))
+    summary = summary.merge(_paired(runs, reference.name), on="variant", how="left")
+    table = _table(summary, teachers, title or f"{config.name}: test WA / UA / weighted F1",
+                   reference=reference.name, n_runs=len(runner.splits) * len(config.seeds),
+                   n_folds=len(runner.splits))
+    with atomic_path(out / f"{stem}_runs.csv", suffix=".csv") as tmp:
+        runs.to_csv(tmp, index=False)
+    with atomic_path(out / f"{stem}_summary.csv", suffix=".csv") as tmp:
+        summary.to_csv(tmp, index=False)
+    if len(teachers):
+        with atomic_path(out / f"{stem}_teachers.csv", suffix=".csv") as tmp:
+            teachers.to_csv(tmp, index=False)
+    (out / f"{stem}.md").write_text(table)
+    return EmoDistillResult(runs=runs, summary=summary, teachers=teachers, table=table, out_dir=out)
+
+
+def _paired(runs: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """Per variant: UA and WA minus the reference's on the same fold and seed (mean ± std, wins)."""
+    piv = {m: runs.pivot_table(index=["fold", "seed"], columns="variant", values=m) for m in ("UA", "WA")}
+    rows = []
+    for v in dict.fromkeys(runs["variant"]):
+        row = {"variant": v}
+        for m in ("UA", "WA"):
+            d = (piv[m][v] - piv[m][reference]).dropna().to_numpy(dtype=float)
+            s = summarise(d)
+            row[f"d{m}_paired"] = "-" if v == reference else s.format()
+            row[f"d{m}_paired_mean"] = s.mean
+            if m == "UA":
+                row["UA_wins"] = "-" if v == reference else f"{int((d > 0).sum())}/{len(d)}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _table(summary: pd.DataFrame, teachers: pd.DataFrame, title: str, *, reference: str, n_runs: int,
+           n_folds: int) -> str:
+    rows = []
+    for _, r in summary.iterrows():
+        rows.append({"model": f"student: {r['variant']}" + (" (reference)" if r["variant"] == reference else ""),
+                     "WA": r["WA"], "UA": r["UA"], "weighted F1": r["weighted_f1"],
+                     "ΔUA vs reference (paired)": r["dUA_paired"], "UA better": r["UA_wins"]})
+    if len(teachers):
+        ts = summarise_frame(teachers, by=["teacher"], metrics=list(SCALAR_METRICS))
+        for _, r in ts.iterrows():
+            rows.append({"model": f"{r['teacher']} teacher alone", "WA": r["WA"], "UA": r["UA"],
+                         "weighted F1": r["weighted_f1"], "ΔUA vs reference (paired)": "-", "UA better": "-"})
+    df = pd.DataFrame(rows).set_index("model")
+    return (f"# {title}\n\nmean ± std over {n_runs} student run(s) per row (folds × seeds); teachers over "
+            f"{n_folds} fold(s) (one teacher seed). ΔUA: the row's UA minus the reference's on the same fold "
+            f"and seed; 'UA better': in how many of those pairs it is higher.\n\n{to_markdown(df)}\n")
+
+
+@dataclasses.dataclass
+class AblationResult:
+    ablation: EmoDistillResult
+    sweep_prosodic: EmoDistillResult | None
+    sweep_linguistic: EmoDistillResult | None
+
+    @property
+    def text(self) -> str:
+        parts = [self.ablation.table]
+        for r in (self.sweep_prosodic, self.sweep_linguistic):
+            if r is not None:
+                parts.append(r.table)
+        return "\n".join(parts)
+
+
+def run_ablations(config: EmoDistillConfig, out_dir: str | Path, *, taus: Sequence[float] = (0.5, 1.0, 2.0, 4.0, 8.0),
+                  sweeps: bool = True, corpus: Corpus | None = None, resume: bool = True,
+                  log: Callable[[str], None] | None = print) -> AblationResult:
+    """The poster's ablation table and both temperature sweeps, in one call.
+
+    Rows: EmoDistill, w/o L_logits, w/o L_embeddings, w/o prosodic teacher, w/o linguistic
+    teacher, w/o both teachers (no KD), the prosodic teacher alone, the linguistic teacher alone.
+    Sweeps: prosodic teacher only with τ_P in ``taus``; linguistic teacher only with τ_L in
+    ``taus``. Runs shared by several tables (same loss configuration) are trained once.
+    """
+    out = Path(out_dir)
+    runner = EmoDistill(config, corpus=corpus, log=log)
+    common = dict(runner=runner, resume=resume, log=log)
+    abl = run_variants(config, out, ablation_variants(config.loss), teachers_alone=(Teacher.PROSODIC, Teacher.LINGUISTIC),
+                       stem="ablation", title=f"{config.name}: ablations (test WA / UA / weighted F1)", **common)
+    sp = sl = None
+    if sweeps:
+        common["reference"] = ablation_variants(config.loss)[-1]      # the student without KD
+        sp = run_variants(config, out, temperature_sweep(config.loss, Teacher.PROSODIC, taus),
+                          stem="sweep_prosodic",
+                          title=f"{config.name}: prosodic teacher only, sweep of tau_P", **common)
+        sl = run_variants(config, out, temperature_sweep(config.loss, Teacher.LINGUISTIC, taus),
+                          stem="sweep_linguistic",
+                          title=f"{config.name}: linguistic teacher only, sweep of tau_L", **common)
+    res = AblationResult(abl, sp, sl)
+    write_json(out / "results.json", {
+        "config": config.to_dict(), "taus": list(taus),
+        "ablation": abl.summary.to_dict("records"), "teachers": abl.teachers.to_dict("records"),
+        "sweep_prosodic": sp.summary.to_dict("records") if sp else None,
+        "sweep_linguistic": sl.summary.to_dict("records") if sl else None,
+        "teacher_cache": {"hits": runner.cache.hits, "misses": runner.cache.misses}})
+    (out / "tables.md").write_text(res.text)
+    return res
