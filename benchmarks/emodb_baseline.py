@@ -23,22 +23,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from emowb.data.corpus import Corpus, CorpusError
-from emowb.data.importers import import_corpus
+from emowb.data.corpus import Corpus
 from emowb.eval.linear import C_GRID, CLASSIFIERS, METRICS, linear_probe
 from emowb.eval.summary import summarise
 from emowb.features import extract
+from _corpora import emodb_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 FEATURES = ("egemaps", "compare")
-
-
-def corpus_at(emodb: Path, work: Path) -> Corpus:
-    """The 4-class EmoDB corpus in ``work`` (imported once, then reused)."""
-    try:
-        return Corpus.load(work / "emodb4")
-    except CorpusError:
-        return import_corpus("emodb", emodb, work / "emodb4", classes=4)
 
 
 def run(corpus: Corpus, *, seed: int = 0) -> tuple[pd.DataFrame, dict]:
@@ -83,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     if not a.emodb.is_dir():
         print(f"EmoDB not found at {a.emodb}; nothing to do", file=sys.stderr)
         return 1
-    corpus = corpus_at(a.emodb, a.work)
+    corpus = emodb_corpus(a.emodb, a.work)
     print(corpus)
     t0 = time.perf_counter()
     per_fold, pooled = run(corpus, seed=a.seed)

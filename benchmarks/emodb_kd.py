@@ -29,21 +29,13 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from emowb.data.corpus import Corpus, CorpusError
+from emowb.data.corpus import Corpus
 from emowb.eval.summary import summarise, summarise_frame, to_markdown
 from emowb.kd.emodistill import EmoDistillConfig, KDVariant, run_variants
 from emowb.kd.losses import Teacher
+from _corpora import emodb_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def corpus_at(emodb: Path, work: Path) -> Corpus:
-    try:
-        return Corpus.load(work / "emodb4")
-    except CorpusError:
-        from emowb.data.importers import import_corpus
-
-        return import_corpus("emodb", emodb, work / "emodb4", classes=4)
 
 
 def linear_baseline(corpus: Corpus, *, seed: int) -> pd.DataFrame:
@@ -74,7 +66,7 @@ def main(argv=None) -> int:
         return 1
     torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
-    corpus = corpus_at(a.emodb, a.work)
+    corpus = emodb_corpus(a.emodb, a.work)
     print(corpus, flush=True)
     out = a.out or a.work / "emodb-kd"
     cfg = EmoDistillConfig.from_params(

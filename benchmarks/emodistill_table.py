@@ -25,18 +25,8 @@ from pathlib import Path
 
 import torch
 
-from emowb.data.corpus import Corpus, CorpusError
 from emowb.kd.emodistill import EmoDistillConfig, run_ablations
-
-
-def corpus_at(path: Path, dialogues: int, seed: int) -> Corpus:
-    try:
-        return Corpus.load(path)
-    except CorpusError:
-        from emowb.data.synth import SynthConfig, generate
-
-        print(f"generating a synthetic corpus ({dialogues} dialogues, seed {seed}) in {path}", flush=True)
-        return generate(path, SynthConfig(dialogues=dialogues, seed=seed))
+from _corpora import synth_corpus
 
 
 def _value(v: str):
@@ -65,7 +55,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
-    corpus = corpus_at(a.corpus, a.synth_dialogues, a.synth_seed)
+    corpus = synth_corpus(a.corpus, dialogues=a.synth_dialogues, seed=a.synth_seed)
     flat = {"corpus": str(a.corpus), "protocol": a.protocol, "seeds": [int(s) for s in a.seeds.split(",")],
             "student.backbone": a.backbone, "train.epochs": a.epochs, "teacher_train.epochs": a.epochs,
             "train.num_threads": a.threads, "teacher_train.num_threads": a.threads,

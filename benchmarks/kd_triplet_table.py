@@ -27,22 +27,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from emowb.data.corpus import Corpus, CorpusError
 from emowb.eval.summary import to_markdown
 from emowb.features import extract
 from emowb.kd.losses import Mining
 from emowb.kd.triplet import TABLE1_SIZES, TripletConfig, run_triplet
 from emowb.train.masking import MaskingConfig
-
-
-def corpus_at(path: Path, dialogues: int, seed: int) -> Corpus:
-    try:
-        return Corpus.load(path)
-    except CorpusError:
-        from emowb.data.synth import SynthConfig, generate
-
-        print(f"generating a synthetic corpus ({dialogues} dialogues, seed {seed}) in {path}", flush=True)
-        return generate(path, SynthConfig(dialogues=dialogues, seed=seed))
+from _corpora import synth_corpus
 
 
 def main(argv=None) -> int:
@@ -67,7 +57,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     t_start = time.perf_counter()
-    corpus = corpus_at(a.corpus, a.synth_dialogues, a.synth_seed)
+    corpus = synth_corpus(a.corpus, dialogues=a.synth_dialogues, seed=a.synth_seed)
     feats = dict(x.split("=", 1) for x in a.features.split(","))
     for name in feats.values():
         extract(corpus, name, progress=False)

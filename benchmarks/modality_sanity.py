@@ -19,9 +19,10 @@ import sys
 import time
 from pathlib import Path
 
-from emowb.data.corpus import Corpus, CorpusError
+from emowb.data.corpus import Corpus
 from emowb.eval.linear import modality_table
 from emowb.features import extract
+from _corpora import synth_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,14 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "modality_sanity.json")
     a = ap.parse_args(argv)
     if a.corpus is None:
-        from emowb.data.synth import SynthConfig, generate
-
         a.corpus = a.work / f"synth-d{a.dialogues}-s{a.seed}"
-        try:
-            Corpus.load(a.corpus)
-        except CorpusError:
-            generate(a.corpus, SynthConfig(dialogues=a.dialogues, seed=a.seed), overwrite=True,
-                     progress=False, report=False)
+        synth_corpus(a.corpus, dialogues=a.dialogues, seed=a.seed)
     corpus = Corpus.load(a.corpus)
     print(corpus)
     t0 = time.perf_counter()

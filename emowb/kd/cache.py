@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from emowb.data.corpus import Corpus
+from emowb.data.splits import Split
 from emowb.kd.losses import Teacher, extra_key
 from emowb.utils import atomic_path, resolve_device, stable_hash, write_json
 
@@ -269,3 +270,13 @@ def full_outputs(utt_ids: Sequence[str], split_of: Mapping[str, str], got_ids: S
         if j is not None:
             lg[i], em[i], valid[i] = logits[j], embeddings[j], True
     return np.array([split_of[u] for u in utt_ids]), lg, em, valid
+
+
+def fold_utterances(corpus: Corpus, split: Split) -> tuple[list[str], dict[str, str]]:
+    """The utterances of a fold in corpus order, and the part (train/dev/test) each belongs to."""
+    t = corpus.table
+    split_of = {}
+    for p in ("train", "dev", "test"):
+        for u in t.loc[t["dialogue_id"].isin(set(split.part(p))), "utt_id"]:
+            split_of[u] = p
+    return [u for u in t["utt_id"] if u in split_of], split_of

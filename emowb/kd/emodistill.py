@@ -43,7 +43,8 @@ from emowb.data.splits import Split, make_splits
 from emowb.eval.metrics import SCALAR_METRICS
 from emowb.eval.summary import summarise, summarise_frame, to_markdown
 from emowb.features.base import FeatureSet
-from emowb.kd.cache import TeacherCache, TeacherCacheError, TeacherOutputs, full_outputs, predict_outputs
+from emowb.kd.cache import (TeacherCache, TeacherCacheError, TeacherOutputs, fold_utterances, full_outputs,
+                            predict_outputs)
 from emowb.kd.logmel import load_waveforms, logmel_features
 from emowb.kd.losses import EmoDistillLoss, EmoDistillLossConfig, Teacher
 from emowb.kd.students import Backbone, SpeechStudent, StudentConfig
@@ -284,21 +285,12 @@ class EmoDistill:
         freeze(model)
         ids, _, logits, embs = predict_outputs(model, data.parts(), batch_size=self._teacher_train_config().batch_size,
                                                device=self._teacher_train_config().device)
-        all_ids, split_of = self._fold_utterances(split)
+        all_ids, split_of = fold_utterances(self.corpus, split)
         part, lg, em, valid = full_outputs(all_ids, split_of, ids, logits, embs)
         metrics = {"dev": fit.metrics["dev"], "test": fit.metrics["test"], "best_epoch": fit.best_epoch,
                    "n_without_input": n_without_input}
         return TeacherOutputs(name=name, key="", utt_ids=all_ids, split=part, logits=lg, embeddings=em,
                               valid=valid, metrics=metrics)
-
-    def _fold_utterances(self, split: Split) -> tuple[list[str], dict[str, str]]:
-        t = self.corpus.table
-        split_of = {}
-        for p in ("train", "dev", "test"):
-            for u in t.loc[t["dialogue_id"].isin(set(split.part(p))), "utt_id"]:
-                split_of[u] = p
-        ids = [u for u in t["utt_id"] if u in split_of]
-        return ids, split_of
 
     def _train_prosodic(self, split: Split, fs: FeatureSet, run_dir: Path) -> TeacherOutputs:
         only = {u for u, ok in zip(fs.utt_ids, fs.valid) if ok}

@@ -40,7 +40,7 @@ from emowb.eval.contexts import ModalityContext, parse_contexts
 from emowb.eval.metrics import SCALAR_METRICS
 from emowb.eval.summary import summarise, summarise_frame, to_markdown
 from emowb.features.base import FeatureSet
-from emowb.kd.cache import TeacherCache, TeacherOutputs, full_outputs, predict_outputs
+from emowb.kd.cache import TeacherCache, TeacherOutputs, fold_utterances, full_outputs, predict_outputs
 from emowb.kd.losses import TripletKDLoss, TripletLossConfig
 from emowb.models.cogmen import CogmenConfig
 from emowb.train.masking import MaskingConfig
@@ -178,12 +178,7 @@ class TripletKD:
         self.corpus, self.features = corpus, dict(features)
         self.cache = TeacherCache(corpus, cache_root)
         self.log = log or (lambda s: None)
-        splits = make_fold_splits(corpus, config.data)
-        if config.folds is not None:
-            want = set(config.folds)
-            splits = [s for s in splits if s.name in want or s.name.split("-", 1)[-1] in want]
-            if not splits:
-                raise ConfigError(f"none of folds {sorted(want)} in protocol {config.data.protocol!r}")
+        splits = make_fold_splits(corpus, config.data, folds=config.folds)
         self.splits = splits
         self._prepared: dict = {}
 
@@ -226,21 +221,13 @@ class TripletKD:
             ctx = ModalityContext(Modality.parse(c.teacher_context or c.teacher.modalities))
             ids, _, logits, embs = predict_outputs(model, {"train": data.train, "dev": data.dev, "test": data.test},
                                                    batch_size=train.batch_size, device=train.device, context=ctx)
-            all_ids, split_of = self._fold_utterances(split)
+            all_ids, split_of = fold_utterances(self.corpus, split)
             part, lg, em, valid = full_outputs(all_ids, split_of, ids, logits, embs)
             return TeacherOutputs(name=name, key="", utt_ids=all_ids, split=part, logits=lg, embeddings=em,
                                   valid=valid, metrics={"dev": fit.metrics["dev"], "test": fit.metrics["test"],
                                                         "best_epoch": fit.best_epoch, "seed": tseed})
 
         return self.cache.get(name, spec, compute if allow_compute else None, log=self.log)
-
-    def _fold_utterances(self, split: Split) -> tuple[list[str], dict[str, str]]:
-        t = self.corpus.table
-        split_of = {}
-        for p in ("train", "dev", "test"):
-            for u in t.loc[t["dialogue_id"].isin(set(split.part(p))), "utt_id"]:
-                split_of[u] = p
-        return [u for u in t["utt_id"] if u in split_of], split_of
 
     def train_student(self, split: Split, size: StudentSize, *, seed: int, kd: bool,
                       run_dir: str | Path | None, resume: bool = True, allow_teacher: bool = True) -> FitResult:

@@ -175,12 +175,7 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, *, corpus: Cor
     missing = [m.value for m in all_mods if m not in features]
     if missing:
         raise ConfigError(f"no features for modality {missing}")
-    splits = make_fold_splits(corpus, config.data)
-    if config.folds is not None:
-        want = set(config.folds)
-        splits = [s for s in splits if s.name in want or s.name.split("-", 1)[-1] in want]
-        if not splits:
-            raise ConfigError(f"none of folds {sorted(want)} in protocol {config.data.protocol!r}")
+    splits = make_fold_splits(corpus, config.data, folds=config.folds)
     prepared: dict[tuple, PreparedData] = {}
     rows: list[dict] = []
     total = len(splits) * len(config.seeds) * len(config.variants)

@@ -107,13 +107,21 @@ class PreparedData:
     dims: dict[Modality, int]
 
 
-def make_fold_splits(corpus: Corpus, data: DataConfig) -> list[Split]:
-    """All folds of ``data.protocol`` (one for ``fixed`` / ``given``)."""
+def make_fold_splits(corpus: Corpus, data: DataConfig, *, folds: Sequence[str] | None = None) -> list[Split]:
+    """The folds of ``data.protocol`` (one for ``fixed`` / ``given``), or only those named in ``folds``
+    (full names like ``logo-Ses05`` or the part after the protocol, ``Ses05``)."""
     if data.protocol.startswith("given"):
         name = data.protocol.split(":", 1)[1] if ":" in data.protocol else None
-        return [given_split(corpus, name)]
-    return make_splits(corpus, data.protocol, seed=data.split_seed, dev_share=data.dev_share,
-                       test_groups=data.test_groups, k=data.k)
+        splits = [given_split(corpus, name)]
+    else:
+        splits = make_splits(corpus, data.protocol, seed=data.split_seed, dev_share=data.dev_share,
+                             test_groups=data.test_groups, k=data.k)
+    if folds is not None:
+        want = set(folds)
+        splits = [s for s in splits if s.name in want or s.name.split("-", 1)[-1] in want]
+        if not splits:
+            raise ConfigError(f"none of folds {sorted(want)} in protocol {data.protocol!r}")
+    return splits
 
 
 def load_inputs(data: DataConfig, modalities: Sequence[Modality] | str) -> tuple[Corpus, dict[Modality, FeatureSet]]:
