@@ -355,6 +355,8 @@ class EmoDistillNotebook(Workspace):
         epochs, teacher_epochs: training lengths.
         prosodic_channels: channels of the prosodic ResNet's four residual blocks (its stem uses
             the first); the package default is (16, 32, 64, 128), the demo halves it for a CPU.
+        per_speaker: z-score each speaker's audio inputs with their own statistics first
+            (label-free; see ``EmoDistillConfig.per_speaker``).
     """
 
     backbone: str = "mlp"
@@ -372,6 +374,7 @@ class EmoDistillNotebook(Workspace):
     epochs: int = 20
     teacher_epochs: int = 20
     prosodic_channels: tuple[int, ...] = (8, 16, 32, 64)
+    per_speaker: bool = True
 
     def validate(self) -> None:
         Workspace.validate(self)
@@ -390,6 +393,7 @@ class EmoDistillNotebook(Workspace):
         extra = {"ssl_features_model": self.ssl_model} if self.backbone == "ssl-pooled" else {}
         base = EmoDistillConfig(
             corpus=str(corpus_dir), protocol=self.protocol, folds=self.folds or None, seeds=self.seeds,
+            per_speaker=self.per_speaker,
             teacher_train=DEFAULT_TEACHER_TRAIN.replace(epochs=self.teacher_epochs, device=self.device,
                                                         num_threads=self.threads),
             train=DEFAULT_STUDENT_TRAIN.replace(epochs=self.epochs, device=self.device, num_threads=self.threads),

@@ -38,6 +38,7 @@ seeds = [0]
 epochs = 20
 teacher_epochs = 20
 prosodic_channels = [8, 16, 32, 64]
+per_speaker = True  # z-score each speaker's audio with their own statistics (label-free)
 
 # %%
 import matplotlib.pyplot as plt
