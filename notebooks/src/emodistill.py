@@ -71,5 +71,7 @@ if len(sw):
         sns.lineplot(data=part.melt(id_vars=["tau"], value_vars=["UA", "WA"], var_name="metric"),
                      x="tau", y="value", hue="metric", marker="o", errorbar="sd", ax=ax)
         ax.set(xscale="log", title=f"{teacher} teacher only: vary its temperature", ylabel="test score")
+        ax.set_xticks(sorted(part["tau"].unique()), labels=[f"{t:g}" for t in sorted(part["tau"].unique())])
+        ax.minorticks_off()
     fig.tight_layout()
     nb.save(fig, "emodistill_sweeps")
