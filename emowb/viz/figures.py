@@ -20,6 +20,8 @@ def save_figure(fig, name: str, *, out_dir: str | os.PathLike = "figures",
     for fmt in formats:
         path = out / f"{name}.{fmt}"
         with atomic_path(path, suffix=f".{fmt}") as tmp:
-            fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
+            # no creation date in PDFs: the same run gives byte-identical files (clean git diffs)
+            meta = {"CreationDate": None} if fmt == "pdf" else None
+            fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight", metadata=meta)
         paths.append(path)
     return paths
