@@ -239,3 +239,20 @@ def test_cli_ablations_in_one_call(kd_corpus, tmp_path, capsys):
     assert res["teacher_cache"]["misses"] == 2 and res["config"]["student"]["backbone"] == "mlp"
     assert {p.name for p in (tmp_path / "abl").glob("*.md")} == {"ablation.md", "sweep_prosodic.md",
                                                                 "sweep_linguistic.md", "tables.md"}
+
+
+def test_cli_triplet_with_masked_teacher(kd_corpus, tmp_path, capsys):
+    from emowb.cli import main
+
+    corpus, _ = kd_corpus
+    sets = ["train.epochs=1", "teacher_train.epochs=1", "teacher.hidden_size=8", "teacher.seq_ff=16",
+            "teacher.seq_heads=1", "student.hidden_size=8", "student.seq_ff=16", "student.seq_heads=1",
+            "student_seq_layers=1", "student_gnn_heads=1", "alpha=2", "mining=semi-hard"]
+    argv = ["kd", "triplet", str(corpus.root), "--out", str(tmp_path / "tr"), "--protocol", "fixed",
+            "--folds", "Ses05", "--seeds", "0", "--threads", "1", "--teacher-mask", "utterance"]
+    assert main(argv + [x for s in sets for x in ("--set", s)]) == 0
+    assert "2·triplet" in capsys.readouterr().out
+    res = json.loads((tmp_path / "tr" / "results.json").read_text())
+    assert res["config"]["data"]["protocol"] == "fixed" and res["config"]["folds"] == ["Ses05"]
+    assert res["config"]["teacher_masking"]["granularity"] == "utterance"
+    assert res["config"]["loss"]["mining"] == "semi-hard" and res["config"]["seeds"] == [0]

@@ -102,21 +102,24 @@ def _train_overrides(a, flat: dict, prefixes: tuple[str, ...]) -> None:
             flat.setdefault(f"{pre}.device", a.device)
 
 
+def _protocol_overrides(a, flat: dict, *, protocol_key: str) -> None:
+    """--protocol, --folds and --seeds into flat configuration keys (only those given)."""
+    if a.protocol:
+        flat[protocol_key] = a.protocol
+    if a.folds:
+        flat["folds"] = _csv(a.folds)
+    if a.seeds:
+        flat["seeds"] = _csv(a.seeds, int)
+
+
 def cmd_triplet(a) -> int:
     import torch
 
     from emowb.kd.triplet import TripletConfig, run_triplet
     from emowb.train.masking import MaskingConfig
 
-    flat = {"data.corpus": a.corpus}
-    feats = dict(x.split("=", 1) for x in _csv(a.features))
-    flat["data.features"] = feats
-    if a.protocol:
-        flat["data.protocol"] = a.protocol
-    if a.folds:
-        flat["folds"] = _csv(a.folds)
-    if a.seeds:
-        flat["seeds"] = _csv(a.seeds, int)
+    flat = {"data.corpus": a.corpus, "data.features": dict(x.split("=", 1) for x in _csv(a.features))}
+    _protocol_overrides(a, flat, protocol_key="data.protocol")
     _train_overrides(a, flat, ("train", "teacher_train"))
     flat.update(_pairs(a.set))
     cfg = TripletConfig.from_params(**flat)
@@ -133,12 +136,7 @@ def _emodistill_config(a):
     from emowb.kd.emodistill import EmoDistillConfig
 
     flat = {"corpus": a.corpus}
-    if a.protocol:
-        flat["protocol"] = a.protocol
-    if a.folds:
-        flat["folds"] = _csv(a.folds)
-    if a.seeds:
-        flat["seeds"] = _csv(a.seeds, int)
+    _protocol_overrides(a, flat, protocol_key="protocol")
     if a.backbone:
         flat["student.backbone"] = a.backbone
     if a.ssl_model:
