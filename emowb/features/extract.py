@@ -62,6 +62,11 @@ def _face(name, **kw):
     return FaceExtractor(name, **kw)
 
 
+def _logmel(name, **kw):
+    from emowb.kd.logmel import LogMelExtractor  # the light speech student's input
+    return LogMelExtractor(name, **kw)
+
+
 #: name -> factory(name, **params) -> Extractor
 FEATURE_SETS: dict[str, Callable[..., Extractor]] = {
     "egemaps": functools.partial(_opensmile, feature_set="eGeMAPSv02", level="functionals"),
@@ -75,6 +80,7 @@ FEATURE_SETS: dict[str, Callable[..., Extractor]] = {
     "minilm": _minilm,
     "text": _text,
     "openface-au": _face,
+    "logmel": _logmel,
 }
 
 

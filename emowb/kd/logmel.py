@@ -20,7 +20,6 @@ from tqdm.auto import tqdm
 from emowb.data.corpus import Corpus
 from emowb.features.base import FeatureSet
 from emowb.features.common import AudioPolicy, Extractor, audio_jobs, read_job
-from emowb.features.store import cached, save_features
 from emowb.types import Modality
 
 __all__ = ["LogMel", "LogMelExtractor", "logmel_features", "load_waveforms"]
@@ -103,14 +102,11 @@ class LogMelExtractor(Extractor):
 
 
 def logmel_features(corpus: Corpus, **params) -> FeatureSet:
-    """The corpus' log-mel frames from the feature cache, computed and stored on first use."""
-    ex = LogMelExtractor(**params)
-    hit = cached(corpus, ex.name, ex.config())
-    if hit is not None:
-        return hit
-    fs = ex.run(corpus)
-    save_features(corpus, fs)
-    return fs
+    """The corpus' log-mel frames from the feature cache, computed and stored on first use
+    (``emowb.features.extract(corpus, "logmel", **params)``)."""
+    from emowb.features.extract import extract
+
+    return extract(corpus, "logmel", **params)
 
 
 def load_waveforms(corpus: Corpus, *, sr: int = 16000, max_duration: float | None = 30.0,
