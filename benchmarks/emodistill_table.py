@@ -25,15 +25,9 @@ from pathlib import Path
 
 import torch
 
+from emowb.config import parse_assignments
 from emowb.kd.emodistill import EmoDistillConfig, run_ablations
 from _corpora import synth_corpus
-
-
-def _value(v: str):
-    try:
-        return json.loads(v)
-    except json.JSONDecodeError:
-        return v
 
 
 def main(argv=None) -> int:
@@ -64,9 +58,7 @@ def main(argv=None) -> int:
             "student.cnn_channels": [8, 16, 32], "n_mels": 40}
     if a.folds:
         flat["folds"] = a.folds.split(",")
-    for item in a.set:
-        k, v = item.split("=", 1)
-        flat[k] = _value(v)
+    flat.update(parse_assignments(a.set, flag="--set"))
     cfg = EmoDistillConfig.from_params(**flat)
     print(f"{corpus}\nprotocol {cfg.protocol}, seeds {cfg.seeds}, student {cfg.student.backbone.value}, "
           f"loss α={cfg.loss.alpha:g} β={cfg.loss.beta:g} γ={cfg.loss.gamma:g} τ_L={cfg.loss.tau_linguistic:g} "

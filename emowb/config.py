@@ -41,7 +41,7 @@ from typing import Any, Mapping
 
 from emowb.utils import write_json
 
-__all__ = ["Config", "ConfigError", "require"]
+__all__ = ["Config", "ConfigError", "require", "parse_assignments"]
 
 
 class ConfigError(ValueError):
@@ -52,6 +52,26 @@ def require(condition: bool, message: str) -> None:
     """Raise :class:`ConfigError` with ``message`` unless ``condition`` holds."""
     if not condition:
         raise ConfigError(message)
+
+
+def parse_assignments(items, *, flag: str, dashes_to_underscores: bool = False) -> dict[str, Any]:
+    """``["a=1", "b.c=[2, 3]", "d=text"]`` -> ``{"a": 1, "b.c": [2, 3], "d": "text"}``.
+
+    The command-line form of flat parameters (``--set``, ``-o``, ``-p``): values are JSON when they
+    parse as JSON, plain strings otherwise. A malformed item exits naming ``flag``.
+    """
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SystemExit(f"{flag} expects KEY=VALUE, got {item!r}")
+        k, v = (x.strip() for x in item.split("=", 1))
+        if dashes_to_underscores:
+            k = k.replace("-", "_")
+        try:
+            out[k] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v
+    return out
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

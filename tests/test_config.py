@@ -5,7 +5,7 @@ import enum
 
 import pytest
 
-from emowb.config import Config, ConfigError, require
+from emowb.config import Config, ConfigError, parse_assignments, require
 from emowb.models.cogmen import InputMode
 from emowb.train.masking import MaskGranularity, MaskingConfig
 from emowb.train.run import RunConfig
@@ -90,3 +90,12 @@ def test_masking_config_in_run_config_is_validated():
     with pytest.raises(ConfigError, match="sum to 1"):
         RunConfig.from_params(p_none=0.5)
     assert RunConfig.from_params(masking=MaskingConfig.unimodal("a"), modalities="a").masking.p_full == {}
+
+
+def test_parse_assignments_json_or_text_and_clear_errors():
+    got = parse_assignments(["a=1", " b.c = [2, 3] ", "d=text", "e=a=b", "f=true"], flag="--set")
+    assert got == {"a": 1, "b.c": [2, 3], "d": "text", "e": "a=b", "f": True}
+    assert parse_assignments(["num-workers=2"], flag="-o", dashes_to_underscores=True) == {"num_workers": 2}
+    assert parse_assignments(None, flag="-p") == {}
+    with pytest.raises(SystemExit, match="-p expects KEY=VALUE, got 'oops'"):
+        parse_assignments(["oops"], flag="-p")

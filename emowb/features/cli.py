@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import re
 import sys
 import time
 
 import numpy as np
 
+from emowb.config import parse_assignments
 from emowb.data.audio import AudioError
 from emowb.data.corpus import Corpus, CorpusError
 from emowb.features.base import FeatureError
@@ -72,16 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _options(pairs: list[str]) -> dict:
-    out = {}
-    for kv in pairs:
-        if "=" not in kv:
-            raise SystemExit(f"-o expects KEY=VALUE, got {kv!r}")
-        k, v = kv.split("=", 1)
-        try:
-            out[k.strip().replace("-", "_")] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k.strip().replace("-", "_")] = v
-    return out
+    return parse_assignments(pairs, flag="-o", dashes_to_underscores=True)
 
 
 def _fail(e: Exception) -> int:

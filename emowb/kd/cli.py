@@ -19,27 +19,11 @@ JSON, e.g. ``--set 'teachers=["prosodic"]'``).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
+from emowb.config import parse_assignments
+
 __all__ = ["register"]
-
-
-def _value(v: str):
-    try:
-        return json.loads(v)
-    except json.JSONDecodeError:
-        return v
-
-
-def _pairs(items) -> dict:
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise SystemExit(f"--set {item!r}: expected key=value")
-        k, v = item.split("=", 1)
-        out[k.strip()] = _value(v.strip())
-    return out
 
 
 def _csv(s: str | None, cast=str):
@@ -121,7 +105,7 @@ def cmd_triplet(a) -> int:
     flat = {"data.corpus": a.corpus, "data.features": dict(x.split("=", 1) for x in _csv(a.features))}
     _protocol_overrides(a, flat, protocol_key="data.protocol")
     _train_overrides(a, flat, ("train", "teacher_train"))
-    flat.update(_pairs(a.set))
+    flat.update(parse_assignments(a.set, flag="--set"))
     cfg = TripletConfig.from_params(**flat)
     if a.teacher_mask != "none":
         cfg = cfg.replace(teacher_masking=MaskingConfig(granularity=a.teacher_mask))
@@ -145,7 +129,7 @@ def _emodistill_config(a):
     if a.teachers is not None:
         flat["loss.teachers"] = _csv(a.teachers)
     _train_overrides(a, flat, ("train", "teacher_train"))
-    flat.update(_pairs(a.set))
+    flat.update(parse_assignments(a.set, flag="--set"))
     return EmoDistillConfig.from_params(**flat)
 
 

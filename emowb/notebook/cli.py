@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
-
-def _value(text: str):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
+from emowb.config import parse_assignments
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,13 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _overrides(pairs) -> dict:
-    out = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise SystemExit(f"-p expects KEY=VALUE, got {pair!r}")
-        k, v = pair.split("=", 1)
-        out[k.strip()] = _value(v)
-    return out
+    return parse_assignments(pairs, flag="-p")
 
 
 def _notebooks(a: argparse.Namespace) -> int:

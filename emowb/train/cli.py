@@ -19,6 +19,8 @@ import json
 import sys
 from pathlib import Path
 
+from emowb.config import parse_assignments
+
 PRESETS = ("emowb", "reference")
 
 
@@ -95,16 +97,7 @@ def _pairs(spec: str) -> dict[str, str]:
 
 
 def _sets(pairs: list[str]) -> dict:
-    out = {}
-    for kv in pairs:
-        if "=" not in kv:
-            raise SystemExit(f"--set expects KEY=VALUE, got {kv!r}")
-        k, v = kv.split("=", 1)
-        try:
-            out[k.strip()] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k.strip()] = v
-    return out
+    return parse_assignments(pairs, flag="--set")
 
 
 def _preset(name: str, *, has_roles: bool = False) -> dict:
