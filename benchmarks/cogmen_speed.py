@@ -7,7 +7,7 @@ layers, 7 graph heads). Features are random: speed does not depend on their valu
 Edge building is timed three ways per batch of 32 dialogues:
 
 - ``reference``: COGMEN's ``batch_graphify`` re-created faithfully (``edge_perms`` through Python
-  sets, then one ``torch.tensor`` per edge; :func:`emowb.models.graph.reference_batch_edges`);
+  sets, then one ``torch.tensor`` per edge; :func:`emowb.batching.graph.reference_batch_edges`);
 - ``tensor-op per batch``: emowb's tensor-op construction run for every dialogue of the batch;
 - ``cached``: emowb's pipeline, where each dialogue's edges were built once and a batch only
   concatenates them with offsets (inside ``collate``).
@@ -30,11 +30,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from emowb.batching.dialogues import DialogueData, build_dialogues, collate
+from emowb.batching.graph import dialogue_edges, reference_batch_edges
 from emowb.data.corpus import IEMOCAP4, Corpus, CorpusInfo
-from emowb.data.dialogues import DialogueData, build_dialogues, collate
 from emowb.features.base import FeatureSet
 from emowb.models.cogmen import COGMEN, CogmenConfig
-from emowb.models.graph import dialogue_edges, reference_batch_edges
 from emowb.train.api import CrossEntropyLoss
 from emowb.types import Modality
 

@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from emowb.batching.utterances import UtteranceData
 from emowb.kd.losses import EmoDistillLoss, EmoDistillLossConfig, extra_key
 from emowb.kd.students import SpeechStudent, StudentConfig
-from emowb.kd.utterances import UtteranceData
 from emowb.utils import resolve_device
 
 

@@ -39,9 +39,60 @@ import typing
 from pathlib import Path
 from typing import Any, Mapping
 
-from emowb.utils import write_json
+from emowb.utils import stable_hash, write_json
 
-__all__ = ["Config", "ConfigError", "require", "parse_assignments"]
+__all__ = ["Config", "ConfigError", "require", "parse_assignments", "setting", "identity", "suggest",
+           "SCHEMA_VERSION"]
+
+#: Bumped when the meaning of a stored configuration changes; part of every store's identity, so
+#: results computed under an older schema are never taken for current ones.
+SCHEMA_VERSION = 2
+
+_MISSING = dataclasses.MISSING
+
+
+def setting(default: Any = _MISSING, *, help: str = "", changes_results: bool = True,
+            default_factory: Any = _MISSING) -> Any:
+    """Declare one configuration field: its default, help text and whether it changes results.
+
+    The one place a setting is declared. ``help`` documents it everywhere it is shown (CLI help,
+    the notebooks' generated ``parameters`` cells, ``papermill --help-notebook``).
+    ``changes_results=False`` marks options that cannot change what is computed (progress bars,
+    thread counts, worker counts, where a corpus lives on disk): they are left out of every
+    store's identity (:func:`identity`), so changing them reuses finished work. Mutable defaults
+    (lists, dicts, configs) are copied per instance.
+    """
+    meta = {"help": help, "changes_results": bool(changes_results)}
+    if default_factory is not _MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=meta)
+    if isinstance(default, (list, dict, set)):
+        d = default
+        return dataclasses.field(default_factory=lambda: type(d)(d), metadata=meta)
+    if default is _MISSING:
+        return dataclasses.field(metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def suggest(key: str, known) -> str:
+    """`` (did you mean 'alpha'?)`` for a misspelt ``key``, or ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def identity(config: "Config | Mapping[str, Any]", *, corpus_fingerprint: str | None = None,
+             n: int = 12, **extra: Any) -> str:
+    """The one identity of a stored result (feature set, teacher, run, notebook output).
+
+    A hash of the configuration's fields that change results (:meth:`Config.result_dict`; for a
+    plain mapping, the mapping itself), the corpus' content fingerprint (not its path, so the
+    same corpus named by a relative or an absolute path is the same) and :data:`SCHEMA_VERSION`.
+    ``extra`` adds other result-changing inputs (e.g. a split, a teacher's key).
+    """
+    body = config.result_dict() if isinstance(config, Config) else _plain(dict(config))
+    return stable_hash({"config": body, "corpus": corpus_fingerprint, "schema": SCHEMA_VERSION,
+                        **{k: _plain(v) for k, v in sorted(extra.items())}}, n=n)
 
 
 class ConfigError(ValueError):
@@ -110,7 +161,8 @@ class Config:
         known = {f.name for f in dataclasses.fields(cls) if f.init}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise ConfigError(f"{cls.__name__}: unknown key(s) {unknown}; known: {sorted(known)}")
+            hint = suggest(unknown[0], known) if len(unknown) == 1 else ""
+            raise ConfigError(f"{cls.__name__}: unknown key(s) {unknown}{hint}; known: {sorted(known)}")
         return cls(**dict(d))
 
     def replace(self, **changes: Any) -> "Config":
@@ -160,8 +212,59 @@ class Config:
     def field_names(cls) -> list[str]:
         return [f.name for f in dataclasses.fields(cls) if f.init]
 
+    # ------------------------------------------------------------ the schema
+    @classmethod
+    def runtime_fields(cls) -> tuple[str, ...]:
+        """Fields declared ``changes_results=False`` (see :func:`setting`)."""
+        return tuple(f.name for f in dataclasses.fields(cls)
+                     if f.init and not f.metadata.get("changes_results", True))
+
+    @classmethod
+    def help_for(cls, name: str) -> str:
+        """The help text declared for field ``name`` (``""`` when none was declared)."""
+        for f in dataclasses.fields(cls):
+            if f.name == name:
+                return f.metadata.get("help", "")
+        raise ConfigError(f"{cls.__name__}: unknown field {name!r}{suggest(name, cls.field_names())}")
+
+    @classmethod
+    def schema(cls) -> list[dict[str, Any]]:
+        """One entry per field: name, type (as written), default, help, changes_results."""
+        hints = _hints(cls)
+        out = []
+        for f in dataclasses.fields(cls):
+            if not f.init:
+                continue
+            if f.default is not _MISSING:
+                default = _plain(f.default)
+            elif f.default_factory is not _MISSING:  # type: ignore[misc]
+                default = _plain(f.default_factory())  # type: ignore[misc]
+            else:
+                default = _MISSING
+            out.append({"name": f.name, "type": _type_name(hints.get(f.name, Any)), "default": default,
+                        "help": f.metadata.get("help", ""),
+                        "changes_results": f.metadata.get("changes_results", True)})
+        return out
+
+    def result_dict(self) -> dict[str, Any]:
+        """:meth:`to_dict` without the fields that do not change results (recursively)."""
+        runtime = set(self.runtime_fields())
+        out = {}
+        for f in dataclasses.fields(self):
+            if f.name in runtime:
+                continue
+            v = getattr(self, f.name)
+            out[f.name] = v.result_dict() if isinstance(v, Config) else _plain(v)
+        return out
+
 
 # --------------------------------------------------------------------------- helpers
+def _type_name(tp: Any) -> str:
+    if isinstance(tp, type) and not typing.get_args(tp):
+        return tp.__name__
+    return str(tp).replace("typing.", "").replace("emowb.", "")
+
+
 def _hints(cls: type) -> dict[str, Any]:
     try:
         return typing.get_type_hints(cls)
@@ -312,7 +415,25 @@ def _route(cls: type, parts: list[str], key: str) -> list[str]:
         if len(owners) > 1:
             raise ConfigError(f"{cls.__name__}: key {key!r} is ambiguous; use one of "
                               f"{['.'.join(o) for o in owners]}")
-    raise ConfigError(f"{cls.__name__}: unknown key {key!r}; known: {sorted(names)}")
+    raise ConfigError(f"{cls.__name__}: unknown key {key!r}{suggest(key, _flat_keys(cls))}; "
+                      f"known: {sorted(names)}")
+
+
+def _flat_keys(cls: type, prefix: str = "") -> set[str]:
+    """Every key :meth:`Config.from_params` accepts: fields, and nested fields bare or dotted."""
+    out: set[str] = set()
+    hints = _hints(cls)
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        out.add(prefix + f.name)
+        sub = _nested_config_type(hints.get(f.name))
+        if sub is not None:
+            inner = _flat_keys(sub)
+            out |= {f"{prefix}{f.name}.{k}" for k in inner}
+            if not prefix:
+                out |= {k for k in inner if "." not in k}
+    return out
 
 
 def _merge(cls: type, base: dict, tree: dict) -> dict:

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from cogmen_fixtures import tiny_model, toy_corpus, toy_features
+from emowb.batching.dialogues import build_dialogues, collate, modality_means
 from emowb.config import ConfigError
-from emowb.data.dialogues import build_dialogues, collate, modality_means
 from emowb.models.cogmen import COGMEN, CogmenConfig, reference_head_count
 from emowb.types import Modality
 
@@ -57,7 +57,7 @@ def _short_and_long(data, cfg):
     short.utt_ids, short.labels, short.scored = short.utt_ids[:keep], short.labels[:keep], short.scored[:keep]
     short.features = {m: v[:keep] for m, v in short.features.items()}
     short.avail, short.speaker = short.avail[:keep], short.speaker[:keep]
-    from emowb.models.graph import dialogue_edges
+    from emowb.batching.graph import dialogue_edges
     spec = cfg.graph_spec()
     short.edge_index, short.edge_type = dialogue_edges(short.speaker, wp=spec.wp, wf=spec.wf, kind=spec.kind,
                                                        convention=spec.convention)
@@ -81,7 +81,7 @@ def test_single_utterance_batch_trains(data):
     cfg = tiny_model(modalities="av")
     model = _model(cfg, data[1]).train()
     d = _dialogues(data, cfg)[0]
-    from emowb.models.graph import dialogue_edges
+    from emowb.batching.graph import dialogue_edges
     d.utt_ids, d.labels, d.scored = d.utt_ids[:1], d.labels[:1], d.scored[:1]
     d.features = {m: v[:1] for m, v in d.features.items()}
     d.avail, d.speaker = d.avail[:1], d.speaker[:1]
@@ -164,9 +164,9 @@ def test_same_seed_same_model(data):
 
 
 def test_speaker_normalise(data):
-    from emowb.data.dialogues import speaker_normalise
+    from emowb.batching.normalise import speaker_normalise
     corpus, feats = data
-    out = speaker_normalise(corpus, feats)
+    out = speaker_normalise(corpus, feats, over="corpus", invalid="zero")
     t = corpus.table
     fv = out[Modality.VIDEO]
     for s in t["speaker"].unique():
@@ -176,3 +176,26 @@ def test_speaker_normalise(data):
         np.testing.assert_allclose(fv.values[ok].std(0), 1, atol=1e-4)
     assert (fv.values[~fv.valid] == 0).all()
     assert not np.shares_memory(fv.values, feats[Modality.VIDEO].values)   # input untouched
+
+
+def test_speaker_normalise_behaviours(data):
+    """The dialogue inputs (over="corpus", invalid="zero") and the utterance inputs
+    (over="features", invalid="keep") agree on valid rows; only invalid rows differ."""
+    import dataclasses
+
+    from emowb.batching.normalise import speaker_normalise
+    from emowb.features.base import FeatureError, FeatureSet
+    corpus, feats = data
+    fv = feats[Modality.VIDEO]
+    assert (~fv.valid).any()
+    dirty = dataclasses.replace(fv, values=np.where(fv.valid[:, None], fv.values, 7.0).astype(np.float32))
+    z = speaker_normalise(corpus, {"v": dirty}, over="corpus", invalid="zero")["v"]
+    k = speaker_normalise(corpus, {"v": dirty}, over="features", invalid="keep")["v"]
+    np.testing.assert_array_equal(z.values[fv.valid], k.values[fv.valid])
+    assert (z.values[~fv.valid] == 0).all() and (k.values[~fv.valid] == 7.0).all()
+    with pytest.raises(ValueError, match="over="):
+        speaker_normalise(corpus, {"v": fv}, over="speaker", invalid="zero")
+    extra = FeatureSet("x", "v", [*fv.utt_ids, "stranger"], values=np.zeros((len(fv) + 1, fv.dim)))
+    with pytest.raises(FeatureError, match="'stranger' is not in corpus"):
+        speaker_normalise(corpus, {"v": extra}, over="features", invalid="keep")
+    assert speaker_normalise(corpus, {"v": extra}, over="corpus", invalid="zero")["v"].values.shape == extra.values.shape

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from emowb.data.importers._common import SourceError
-from emowb.data.importers.cogmen import import_cogmen
 from emowb.data.splits import given_split
+from emowb.features.imported import import_cogmen
 from emowb.features.store import load_features
 from emowb.types import Modality
 

@@ -1,5 +1,6 @@
 """Protocol runner: folds × seeds × variants, summaries, resume, and the COGMEN-pickle path."""
 
+import json
 import pickle
 
 import numpy as np
@@ -46,8 +47,9 @@ def test_runs_and_summary(toy, tmp_path):
     assert "| A | - |" in res.table                       # no AV inference for an audio-only model
     for f in ("runs.csv", "summary.csv", "table.md", "experiment.json"):
         assert (tmp_path / "e" / f).is_file()
-    assert (tmp_path / "e" / "av-mask" / "logo-G2" / "seed1" / "metrics.json").is_file()
-    assert not (tmp_path / "e" / "av-mask" / "logo-G2" / "seed1" / "checkpoints" / "last.pt").exists()
+    [run] = (tmp_path / "e" / "av-mask" / "logo-G2").glob("seed1-*")        # seed<k>-<identity>
+    assert (run / "metrics.json").is_file() and not (run / "checkpoints" / "last.pt").exists()
+    assert set(runs.run_dir) == {str(p.parent) for p in (tmp_path / "e").glob("*/*/seed*/metrics.json")}
     # a second call reuses the finished runs: identical results
     again = run_experiment(_config(), tmp_path / "e", corpus=corpus, features=feats, log=None)
     pd.testing.assert_frame_equal(again.runs, runs)
@@ -56,6 +58,41 @@ def test_runs_and_summary(toy, tmp_path):
     m = evaluate_run(run_dir, contexts="a", corpus=corpus, features=feats)["test"]["a"]
     stored = runs[(runs.run_dir == run_dir) & (runs.context == "a")].iloc[0]
     assert m["weighted_f1"] == pytest.approx(stored.weighted_f1)
+
+
+def test_relative_and_absolute_corpus_paths_are_the_same_runs(tmp_path, monkeypatch):
+    from emowb.train.experiment import CogmenMethod
+    from emowb.train.run import load_run, load_trained
+
+    corpus = toy_corpus(tmp_path / "corpus", n_groups=3, dialogues_per_group=3, utts=8)
+    corpus.save()
+    for fs in toy_features(corpus, signal=4.0).values():
+        save_features(corpus, fs)
+    monkeypatch.chdir(tmp_path)
+    data = DataConfig(corpus="corpus", features={"a": "toy-a", "v": "toy-v"}, protocol="logo", dev_share=0.2)
+    cfg = _config(data=data, seeds=(0,), folds=("G0",))
+    first = run_experiment(cfg, "out", log=None)
+
+    def boom(*a, **k):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(CogmenMethod, "execute", boom)
+    absolute = cfg.replace(data=data.replace(corpus=str(tmp_path / "corpus")),
+                           train=cfg.train.replace(progress=True))          # a runtime-only option too
+    again = run_experiment(absolute, tmp_path / "out", log=None)
+    pd.testing.assert_frame_equal(again.runs.drop(columns="run_dir"), first.runs.drop(columns="run_dir"))
+    assert [str(tmp_path / d) for d in first.runs.run_dir] == list(again.runs.run_dir)
+    # one config.json shape; load_run reads it back
+    run_dir = tmp_path / first.runs[first.runs.model == "AV mask"].run_dir.iloc[0]
+    rec = json.loads((run_dir / "config.json").read_text())["run"]
+    assert {"schema", "method", "variant", "fold", "seed", "identity", "config", "config_type", "split",
+            "corpus_fingerprint", "features"} == set(rec)
+    assert rec["method"] == "cogmen" and rec["variant"] == "AV mask" and run_dir.name == f"seed0-{rec['identity']}"
+    stored = load_run(run_dir)
+    assert stored.method == "cogmen" and stored.variant == "AV mask" and stored.seed == 0
+    assert stored.config.masking == MaskingConfig() and stored.split.name == "logo-G0" == stored.fold
+    assert stored.corpus_fingerprint == corpus.fingerprint()
+    assert load_trained(run_dir).model.config == stored.config.model
 
 
 def test_masking_table_variants_shape():
@@ -109,7 +146,8 @@ def test_masking_table_from_a_cogmen_pickle(tmp_path, capsys):
     runs = pd.read_csv(tmp_path / "out" / "runs.csv")
     assert set(runs.fold) == {"given-cogmen"} and set(runs.context) == {"av", "a"}
     import json
-    conf = json.loads((tmp_path / "out" / "cogmen-av" / "given-cogmen" / "seed0" / "config.json").read_text())
+    [run] = (tmp_path / "out" / "cogmen-av" / "given-cogmen").glob("seed0-*")
+    conf = json.loads((run / "config.json").read_text())
     assert conf["run"]["config"]["model"]["reference"] is True            # the reference preset
     assert conf["run"]["config"]["data"]["standardize"] is False
     assert conf["run"]["config"]["model"]["modalities"] == "av"

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from emowb.data.dialogues import Dialogue, collate
-from emowb.models import graph as G
+from emowb.batching import graph as G
+from emowb.batching.dialogues import Dialogue, collate
 from emowb.types import Modality
 
 

@@ -195,17 +195,21 @@ def test_copy_media_makes_a_movable_folder(tmp_path):
 
 
 def test_registry_and_cogmen_wiring():
-    assert set(IMPORTERS) == {"manifest", "iemocap", "cogmen", "ravdess", "crema-d", "emodb"}
+    from emowb.features.imported import IMPORTERS as ALL_IMPORTERS, import_cogmen
+
+    assert set(IMPORTERS) == {"manifest", "iemocap", "ravdess", "crema-d", "emodb"}
+    assert set(ALL_IMPORTERS) == {"manifest", "iemocap", "cogmen", "ravdess", "crema-d", "emodb"}
+    assert ALL_IMPORTERS["cogmen"] is import_cogmen
 
 
 def test_cli_cogmen_is_wired(tmp_path, monkeypatch, capsys):
-    mod = pytest.importorskip("emowb.data.importers.cogmen")
+    from emowb.features import imported
     seen = {}
 
     def fake(src, out_dir, **kw):
         seen.update(src=src, out=out_dir, **kw)
         raise SourceError("stopped by the test")
-    monkeypatch.setattr(mod, "import_cogmen", fake)
+    monkeypatch.setitem(imported.IMPORTERS, "cogmen", fake)
     assert main(["import", "cogmen", "feats.pkl", str(tmp_path / "o"), "--classes", "4"]) == 1
     assert seen == {"src": "feats.pkl", "out": str(tmp_path / "o"), "classes": 4}
     assert "stopped by the test" in capsys.readouterr().err

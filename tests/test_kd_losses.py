@@ -11,7 +11,7 @@ from emowb.config import ConfigError
 from emowb.kd.losses import (EmbeddingKD, EmoDistillLoss, EmoDistillLossConfig, LogitKD, Mining, Teacher,
                              TripletKD, TripletKDLoss, TripletLossConfig, extra_key, kl_divergence,
                              mine_triplets)
-from emowb.train.api import ModelOutput
+from emowb.models.output import ModelOutput
 
 
 def _batch(labels, scored=None, **extra):

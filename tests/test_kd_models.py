@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from kd_fixtures import tiny_bert, tiny_hubert  # noqa: F401 (fixtures)
+from emowb.batching.utterances import UtteranceData
+from emowb.features.logmel import LogMel
 from emowb.kd.layers import ResidualBlock2d
-from emowb.kd.logmel import LogMel
 from emowb.kd.students import Backbone, SpeechStudent, StudentConfig, ssl_frame_lengths
 from emowb.kd.teachers import (LinguisticTeacher, LinguisticTeacherConfig, ProsodicTeacher,
                                ProsodicTeacherConfig, freeze)
-from emowb.kd.utterances import UtteranceData
 
 
 def _seq_data(lengths, dim, name, *, seed=0, n_classes=4):

@@ -2,6 +2,7 @@
 same seed -> same result, the triplet driver, the SSL student path, clear errors, the CLI."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 from kd_fixtures import make_tiny_bert, tiny_hubert  # noqa: F401 (fixture)
+from emowb.batching.utterances import UtteranceData, UtteranceDataError
 from emowb.data.synth import SynthConfig, generate
 from emowb.features import extract
 from emowb.kd.cache import TeacherCache, TeacherCacheError
@@ -17,7 +19,6 @@ from emowb.kd.losses import EmoDistillLossConfig, TripletLossConfig
 from emowb.kd.students import StudentConfig
 from emowb.kd.teachers import LinguisticTeacherConfig, ProsodicTeacherConfig
 from emowb.kd.triplet import StudentSize, TripletConfig, run_triplet
-from emowb.kd.utterances import UtteranceData, UtteranceDataError
 from emowb.models.cogmen import CogmenConfig
 from emowb.train.trainer import TrainConfig
 
@@ -123,9 +124,10 @@ def test_ssl_student_runs_end_to_end_on_a_tiny_hubert(kd_corpus, tiny_hubert, tm
                   loss=EmoDistillLossConfig(teachers=("prosodic",)), train=TRAIN.replace(epochs=1))
     res = run_variants(cfg, tmp_path / "ssl", [KDVariant(name="ssl", loss=cfg.loss)],
                        runner=EmoDistill(cfg, corpus=corpus, cache_root=tmp_path / "cache", log=None), log=None)
-    run = json.loads((tmp_path / "ssl" / "runs" / res.runs.iloc[0]["loss_key"] / "logo-Ses05" / "seed0" /
-                      "config.json").read_text())
-    assert run["model"]["class"] == "SpeechStudent" and run["run"]["emodistill"]["student"]["backbone"] == "ssl"
+    run_dir = Path(res.runs.iloc[0]["run_dir"])
+    assert run_dir.parent == tmp_path / "ssl" / "runs" / res.runs.iloc[0]["loss_key"] / "logo-Ses05"
+    run = json.loads((run_dir / "config.json").read_text())
+    assert run["model"]["class"] == "SpeechStudent" and run["run"]["config"]["student"]["backbone"] == "ssl"
     assert 0 <= res.runs.iloc[0]["UA"] <= 1
 
 
@@ -153,6 +155,54 @@ def test_triplet_driver_caches_its_teacher_and_trains_students(kd_corpus, tmp_pa
     assert "+ triplet KD" in again.table and "smaller" not in again.table
     assert TripletConfig.from_params(student_seq_layers=2, student_gnn_heads=3).effective_sizes() == (
         StudentSize(name="SeqContext 2, GNN 3", seq_layers=2, gnn_heads=3),)
+
+
+def test_run_records_of_kd_students_are_read_back(kd_corpus, tmp_path):
+    from emowb.train.run import RunConfig, evaluate_run, load_run
+
+    corpus, bert = kd_corpus
+    tiny = dict(hidden_size=8, seq_ff=16, seq_heads=1, dropout=0.1)
+    cfg = TripletConfig(data={"corpus": str(corpus.root), "features": {"a": "egemaps", "v": "openface-au"},
+                              "protocol": "logo"},
+                        teacher=CogmenConfig(modalities="av", seq_layers=1, gnn_heads=1, **tiny),
+                        student=CogmenConfig(modalities="a", seq_layers=1, gnn_heads=1, **tiny),
+                        sizes=(StudentSize(name="s", seq_layers=1, gnn_heads=1),), train=TRAIN, teacher_train=TRAIN,
+                        seeds=(0,), folds=("Ses05",), baseline=False)
+    res = run_triplet(cfg, tmp_path / "t", log=None, cache_root=tmp_path / "cache")
+    kd = res.runs[res.runs.role == "student-kd"].iloc[0]
+    stored = load_run(kd.run_dir)
+    assert stored.method == "triplet" and stored.variant == kd.model and stored.split.name == "logo-Ses05"
+    assert isinstance(stored.config, RunConfig) and stored.config.model.modalities == "a"
+    assert stored.record["kd"]["teacher"] == Path(res.runs[res.runs.role == "teacher"].run_dir.iloc[0]).parent.name
+    # a KD student is a COGMEN run folder like any other: it can be re-scored
+    assert evaluate_run(kd.run_dir, contexts="a", corpus=corpus)["test"]["a"]["weighted_f1"] == pytest.approx(
+        kd.weighted_f1)
+    teacher = load_run(res.runs[res.runs.role == "teacher"].run_dir.iloc[0])
+    assert teacher.method == "triplet" and teacher.config.model.modalities == "av"
+    # EmoDistill students: the experiment's configuration narrowed to the run
+    ecfg = _config(corpus, bert, loss=EmoDistillLossConfig(teachers=("prosodic",)))
+    runner = EmoDistill(ecfg, corpus=corpus, cache_root=tmp_path / "cache", log=None)
+    e = run_variants(ecfg, tmp_path / "e", [KDVariant(name="P", loss=ecfg.loss)], runner=runner, log=None)
+    stored = load_run(e.runs.iloc[0].run_dir)
+    assert stored.method == "emodistill" and stored.variant == "P" and stored.seed == 0
+    assert stored.config.seeds == (0,) and stored.config.folds == ("logo-Ses05",)
+    assert stored.config.loss == ecfg.loss and stored.record["kd"]["teachers"] == {
+        "prosodic": runner.teacher_key("prosodic", runner.splits[0])}
+
+
+def test_two_student_backbones_share_one_output_folder(kd_corpus, tmp_path):
+    corpus, bert = kd_corpus
+    no_kd = EmoDistillLossConfig(teachers=())
+    out = tmp_path / "out"
+    dirs = {}
+    for backbone in ("cnn", "mlp"):
+        cfg = _config(corpus, bert, loss=no_kd, student=StudentConfig(backbone=backbone, hidden=8, cnn_channels=(4, 8)))
+        runner = EmoDistill(cfg, corpus=corpus, cache_root=tmp_path / "cache", log=None)
+        res = run_variants(cfg, out, [KDVariant(name="no KD", loss=no_kd)], runner=runner, log=None)
+        dirs[backbone] = res.runs.run_dir.iloc[0]
+    assert dirs["cnn"] != dirs["mlp"] and Path(dirs["cnn"]).parent == Path(dirs["mlp"]).parent
+    rec = {b: json.loads((Path(d) / "config.json").read_text())["run"] for b, d in dirs.items()}
+    assert rec["cnn"]["config"]["student"]["backbone"] == "cnn" and rec["mlp"]["config"]["student"]["backbone"] == "mlp"
 
 
 def test_utterance_batches_are_a_function_of_seed_and_epoch_and_extras_name_missing_rows():
@@ -195,8 +245,8 @@ def test_cli_lists_the_teacher_cache(kd_corpus, capsys):
 
 def test_speaker_normalisation_of_vectors_and_frames(tmp_path):
     from cogmen_fixtures import toy_corpus
+    from emowb.batching.utterances import speaker_normalise_inputs
     from emowb.features.base import FeatureSet
-    from emowb.kd.utterances import speaker_normalise_inputs
 
     corpus = toy_corpus(tmp_path / "c", n_groups=2, dialogues_per_group=1, utts=6)
     ids = corpus.table["utt_id"].tolist()

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from cogmen_fixtures import tiny_model, toy_corpus, toy_features
+from emowb.batching.dialogues import build_dialogues, collate
 from emowb.config import ConfigError
-from emowb.data.dialogues import build_dialogues, collate
 from emowb.eval.contexts import ModalityContext, all_contexts, parse_contexts
 from emowb.train.masking import (FullModalityMask, MaskingConfig, RandomFeatureMask, RandomUtteranceMask,
                                  build_masker)

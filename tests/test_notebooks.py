@@ -11,7 +11,7 @@ import papermill as pm
 import pytest
 
 from emowb import notebook as nbcfg
-from emowb.notebook.build import NOTEBOOKS_DIR, build, parse, render
+from emowb.notebook.build import NOTEBOOKS_DIR, parse, render
 from emowb.notebook.runner import ORDER, PRESETS, parameters_for, run_notebooks
 
 CONFIGS = {"data": nbcfg.DataNotebook, "train": nbcfg.TrainNotebook, "masking": nbcfg.MaskingNotebook,
@@ -32,10 +32,12 @@ FIGURES = {
 
 @pytest.mark.parametrize("name", ORDER)
 def test_notebook_matches_its_source(name):
-    """notebooks/*.ipynb are generated from notebooks/src/*.py: they must not drift apart."""
+    """notebooks/*.ipynb are generated from notebooks/src/*.py (jupytext): they must not drift
+    apart, and the committed .ipynb is the normalized one (no outputs, stable ids)."""
     src = (NOTEBOOKS_DIR / "src" / f"{name}.py").read_text()
     assert (NOTEBOOKS_DIR / f"{name}.ipynb").read_text() == render(parse(src)), \
-        f"run `python -m emowb.notebook.build` after editing notebooks/src/{name}.py"
+        (f"notebooks/{name}.ipynb differs from notebooks/src/{name}.py: run `python -m emowb.notebook.build` "
+         "(or `--sync` when the .ipynb was edited without jupytext)")
 
 
 @pytest.mark.parametrize("name", ORDER)

@@ -11,7 +11,7 @@ from cogmen_fixtures import tiny_model, tiny_train, toy_corpus, toy_features
 from emowb.data.splits import make_splits
 from emowb.train.api import CrossEntropyLoss, TrainLoss
 from emowb.train.masking import MaskingConfig
-from emowb.train.run import RunConfig, prepare_data, train_run
+from emowb.train.run import DataConfig, RunConfig, prepare_data, train_run
 from emowb.train.trainer import RUN_FILES, TrainerError
 
 
@@ -26,7 +26,10 @@ def toy(tmp_path_factory):
 def _cfg(**kw):
     masking = kw.pop("masking", None)
     train = tiny_train(**kw)
-    return RunConfig(model=tiny_model(modalities="av"), train=train, masking=masking)
+    # these tests pin the trainer on raw toy features (few utterances per speaker: per-speaker
+    # z-scoring, the workbench default, is tested in test_cogmen)
+    return RunConfig(data=DataConfig(per_speaker=False), model=tiny_model(modalities="av"), train=train,
+                     masking=masking)
 
 
 def _run(toy, run_dir, cfg, **kw):
@@ -84,6 +87,8 @@ def test_run_folder_contents(toy, tmp_path):
     conf = json.loads((tmp_path / "r" / "config.json").read_text())
     assert conf["train_transform"]["config"]["granularity"] == "feature"     # recorded
     assert conf["run"]["split"]["test"] and conf["labels"] == ["neutral", "happy", "sad", "angry"]
+    assert conf["run"]["method"] == "cogmen" and conf["run"]["seed"] == 0 and len(conf["run"]["identity"]) == 12
+    assert "progress" not in conf["train"] and conf["run"]["config"]["train"]["epochs"] == 3
     hist = pd.read_csv(tmp_path / "r" / "history.csv")
     assert {"epoch", "lr", "train_loss", "train_ce", "dev_loss", "dev_WA", "dev_UA", "dev_weighted_f1",
             "dev_macro_f1"} <= set(hist.columns)
@@ -102,6 +107,23 @@ def test_run_folder_contents(toy, tmp_path):
     from emowb.eval.metrics import weighted_f1
     t = pred[(pred.split == "test") & (pred.context == "a") & pred.scored]
     assert weighted_f1(t.y_true, t.y_pred) == pytest.approx(m["test"]["a"]["weighted_f1"])
+
+
+def test_load_best_restores_the_best_checkpoint(toy, tmp_path):
+    from emowb.train.run import build_model, load_trained
+    from emowb.train.trainer import load_best
+
+    corpus, feats, split = toy
+    cfg = _cfg(epochs=2)
+    res = _run(toy, tmp_path / "r", cfg)
+    data = prepare_data(corpus, feats, split, model=cfg.model)
+    model = load_best(build_model(cfg.model, data, len(corpus.labels)), tmp_path / "r")
+    loaded = load_trained(tmp_path / "r", corpus=corpus, features=feats).model
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, loaded.state_dict()[k])
+    with pytest.raises(TrainerError, match="no checkpoints/best.pt"):
+        load_best(model, tmp_path)
+    assert res.best_epoch >= 1
 
 
 def test_other_config_in_same_folder_is_refused(toy, tmp_path):
@@ -149,7 +171,7 @@ def test_a_field_added_later_with_its_default_is_the_same_run(toy, tmp_path):
     res = _run(toy, tmp_path / "r", _cfg(epochs=2))
     conf_path = tmp_path / "r" / "config.json"
     conf = json.loads(conf_path.read_text())
-    del conf["run"]["config"]["data"]["per_speaker"]     # as written before the field existed
+    del conf["run"]["config"]["data"]["standardize"]     # as written before the field existed (default)
     del conf["train"]["min_delta"]
     conf_path.write_text(json.dumps(conf))
     assert _run(toy, tmp_path / "r", _cfg(epochs=2)).metrics == res.metrics

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["Summary", "summarise", "format_mean_std", "summarise_frame", "matrix_table",
-           "to_markdown"]
+__all__ = ["Summary", "summarise", "format_mean_std", "summarise_frame", "paired_differences",
+           "matrix_table", "to_markdown"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +81,54 @@ def summarise_frame(runs: pd.DataFrame, *, by: Sequence[str], metrics: Sequence[
                         f"{m}_ci_low": s.ci_low, f"{m}_ci_high": s.ci_high, m: s.format()})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def paired_differences(runs: pd.DataFrame, *, column: str, reference, metrics: Sequence[str],
+                       pair_on: Sequence[str] = ("fold", "seed"), within: Sequence[str] = ()) -> pd.DataFrame:
+    """Paired differences against a reference: ``metric(row) − metric(reference)`` on the same fold and seed.
+
+    The one paired comparison of every experiment table (KD student vs the student without KD,
+    every loss variant vs the reference variant).
+
+    Args:
+        runs: one row per run, with ``column``, the ``pair_on`` columns and the metric columns.
+        column: the column naming what is compared (``"variant"``, ``"role"``).
+        reference: the value of ``column`` every other value is compared with.
+        metrics: the metric columns.
+        pair_on: the columns a pair agrees on (a run and its reference run).
+        within: compare only inside groups of these columns (e.g. ``["size"]``).
+
+    Returns:
+        One row per (``within`` group, value of ``column``), in order of appearance, with the
+        ``within`` columns, ``column``, ``pairs`` (number of pairs) and per metric:
+        ``<m>_diff_mean``, ``<m>_diff_std``, ``<m>_diff_n``, ``<m>_diff`` (``"mean ± std"``) and
+        ``<m>_wins`` (``"k/n"``: pairs where the row's value is higher). The reference's own row
+        has ``"-"`` in ``<m>_diff`` and ``<m>_wins`` (its differences are 0); a value without
+        any pair has NaN and ``"-"``.
+    """
+    out = []
+    groups = runs.groupby(list(within), sort=False) if within else [((), runs)]
+    for key, g in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        piv = {m: g.pivot_table(index=list(pair_on), columns=column, values=m) for m in metrics}
+        for value in dict.fromkeys(g[column]):
+            row = {**dict(zip(within, key)), column: value}
+            is_reference = value == reference
+            pairs = 0
+            for m in metrics:
+                p = piv[m]
+                if value in p.columns and reference in p.columns:
+                    d = (p[value] - p[reference]).dropna().to_numpy(dtype=float)
+                else:
+                    d = np.zeros(0)
+                pairs = max(pairs, len(d))
+                s = summarise(d) if len(d) else Summary(math.nan, math.nan, 0, math.nan, math.nan)
+                row.update({f"{m}_diff_mean": s.mean, f"{m}_diff_std": s.std, f"{m}_diff_n": s.n,
+                            f"{m}_diff": "-" if is_reference or not len(d) else s.format(),
+                            f"{m}_wins": "-" if is_reference or not len(d) else f"{int((d > 0).sum())}/{len(d)}"})
+            row["pairs"] = pairs
+            out.append(row)
+    return pd.DataFrame(out)
 
 
 def matrix_table(summary: pd.DataFrame, *, metric: str, index: str = "model",

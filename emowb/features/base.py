@@ -1,4 +1,5 @@
-"""The feature-set type that every extractor returns and every model consumes.
+"""The base types of the features layer: :class:`FeatureSet` (what every extractor returns and
+every model consumes), :class:`Extractor` (what every extractor is) and their errors.
 
 A :class:`FeatureSet` holds one row per utterance, either a vector (``values``, shape (N, D)) or a
 frame sequence (``sequences``, N arrays of shape (T_i, D)), plus an explicit validity flag: an
@@ -17,21 +18,31 @@ On disk (one folder, written atomically)::
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import json
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import ClassVar, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
+from emowb.data.corpus import Corpus
 from emowb.types import Modality
 from emowb.utils import atomic_path, write_json
+
+__all__ = ["FeatureError", "ExtractionError", "FeatureSet", "Extractor", "EXTRACTOR_VERSION"]
+
+EXTRACTOR_VERSION = 1
 
 
 class FeatureError(ValueError):
     """Invalid features: wrong shape, NaN/inf, unknown utterance ids."""
+
+
+class ExtractionError(FeatureError):
+    """An utterance whose input cannot be read (names the utterance and the file)."""
 
 
 @dataclasses.dataclass
@@ -173,3 +184,32 @@ class FeatureSet:
         off = np.load(path / "seq_offsets.npy")
         cat = np.load(path / "seq_values.npy")
         return cls(sequences=[cat[off[i]:off[i + 1]] for i in range(len(off) - 1)], **common)
+
+
+class Extractor(abc.ABC):
+    """Base class: subclasses set ``modality``/``kind`` and implement ``_config``/``run``."""
+
+    modality: ClassVar[Modality]
+    kind: ClassVar[str] = "vector"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @abc.abstractmethod
+    def _config(self) -> dict:
+        """The parameters that change the output (JSON-serialisable)."""
+
+    def config(self) -> dict:
+        """The cache-key configuration: extractor class, version and output parameters."""
+        return {"extractor": type(self).__name__, "version": EXTRACTOR_VERSION, **self._config()}
+
+    @abc.abstractmethod
+    def run(self, corpus: Corpus) -> FeatureSet:
+        """Extract features for every utterance of ``corpus`` (table order)."""
+
+    def _feature_set(self, corpus: Corpus, *, values=None, sequences=None,
+                     valid: Iterable[bool], notes: Iterable[str]) -> FeatureSet:
+        return FeatureSet(name=self.name, modality=self.modality,
+                          utt_ids=corpus.table["utt_id"].tolist(), values=values,
+                          sequences=sequences, valid=np.asarray(list(valid), bool),
+                          notes=list(notes), config=self.config())

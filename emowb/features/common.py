@@ -1,8 +1,10 @@
-"""What every extractor shares: the extractor interface, the audio policy, NaN/inf flagging.
+"""What extractors share besides their base class (:class:`~emowb.features.base.Extractor`):
+the audio policy, audio jobs, NaN/inf flagging.
 
 An extractor is built from keyword parameters. Those that change the output form its
-:meth:`Extractor.config` (the cache key); runtime options (``num_workers``, ``device``,
-``batch_seconds``, ``batch_size``, ``progress``) do not, because they do not change the result.
+:meth:`~emowb.features.base.Extractor.config` (the cache key); runtime options (``num_workers``,
+``device``, ``batch_seconds``, ``batch_size``, ``progress``) do not, because they do not change
+the result.
 
 Missing-modality and fallback rules (one note per utterance in ``FeatureSet.notes``):
 
@@ -21,24 +23,17 @@ Invalid rows are all-zero vectors, or a single all-zero frame ``(1, D)`` for seq
 
 from __future__ import annotations
 
-import abc
 import dataclasses
 import enum
 import math
-from typing import ClassVar, Iterable
 
 import numpy as np
 
 from emowb.data.audio import MIN_DURATION, SILENCE_FLOOR, AudioError, read_audio, signal_problem
 from emowb.data.corpus import Corpus
-from emowb.features.base import FeatureError, FeatureSet
-from emowb.types import Modality
+from emowb.features.base import ExtractionError
 
-EXTRACTOR_VERSION = 1
-
-
-class ExtractionError(FeatureError):
-    """An utterance whose input cannot be read (names the utterance and the file)."""
+__all__ = ["OnError", "AudioPolicy", "AudioJob", "audio_jobs", "read_job", "finite_or_flag"]
 
 
 class OnError(str, enum.Enum):
@@ -119,32 +114,3 @@ def finite_or_flag(vec: np.ndarray, note: str) -> tuple[np.ndarray, bool, str]:
         return np.zeros_like(vec, dtype=np.float32), False, \
             f"non-finite output ({int(bad.sum())} NaN/inf values)" + (f"; {note}" if note else "")
     return vec.astype(np.float32, copy=False), True, note
-
-
-class Extractor(abc.ABC):
-    """Base class: subclasses set ``modality``/``kind`` and implement ``_config``/``run``."""
-
-    modality: ClassVar[Modality]
-    kind: ClassVar[str] = "vector"
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    @abc.abstractmethod
-    def _config(self) -> dict:
-        """The parameters that change the output (JSON-serialisable)."""
-
-    def config(self) -> dict:
-        """The cache-key configuration: extractor class, version and output parameters."""
-        return {"extractor": type(self).__name__, "version": EXTRACTOR_VERSION, **self._config()}
-
-    @abc.abstractmethod
-    def run(self, corpus: Corpus) -> FeatureSet:
-        """Extract features for every utterance of ``corpus`` (table order)."""
-
-    def _feature_set(self, corpus: Corpus, *, values=None, sequences=None,
-                     valid: Iterable[bool], notes: Iterable[str]) -> FeatureSet:
-        return FeatureSet(name=self.name, modality=self.modality,
-                          utt_ids=corpus.table["utt_id"].tolist(), values=values,
-                          sequences=sequences, valid=np.asarray(list(valid), bool),
-                          notes=list(notes), config=self.config())

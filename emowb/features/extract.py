@@ -25,8 +25,7 @@ import functools
 from typing import Callable
 
 from emowb.data.corpus import Corpus
-from emowb.features.base import FeatureSet
-from emowb.features.common import Extractor
+from emowb.features.base import Extractor, FeatureSet
 from emowb.features.store import cached, save_features
 
 RUNTIME_OPTIONS = ("num_workers", "device", "batch_seconds", "batch_size", "progress")
@@ -63,7 +62,7 @@ def _face(name, **kw):
 
 
 def _logmel(name, **kw):
-    from emowb.kd.logmel import LogMelExtractor  # the light speech student's input
+    from emowb.features.logmel import LogMelExtractor  # the light speech student's input
     return LogMelExtractor(name, **kw)
 
 
@@ -128,3 +127,9 @@ def is_cached(corpus: Corpus, name: str, *, save_as: str | None = None, **params
     """True when :func:`extract` with these arguments would be a cache hit."""
     ex = make_extractor(name, save_as=save_as, **params)
     return cached(corpus, ex.name, ex.config()) is not None
+
+
+def logmel_features(corpus: Corpus, **params) -> FeatureSet:
+    """The corpus' log-mel frames from the feature cache, computed and stored on first use
+    (``extract(corpus, "logmel", **params)``; see :mod:`emowb.features.logmel`)."""
+    return extract(corpus, "logmel", **params)

@@ -25,8 +25,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from emowb.data.corpus import Corpus
-from emowb.features.base import FeatureSet
-from emowb.features.common import Extractor, ExtractionError, OnError, finite_or_flag
+from emowb.features.base import ExtractionError, Extractor, FeatureSet
+from emowb.features.common import OnError, finite_or_flag
 from emowb.types import Modality
 
 AU_R = ("01", "02", "04", "05", "06", "07", "09", "10", "12", "14", "15", "17", "20", "23", "25", "26", "45")

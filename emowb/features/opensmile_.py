@@ -25,9 +25,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from emowb.data.corpus import Corpus
-from emowb.features.base import FeatureSet
-from emowb.features.common import (AudioJob, AudioPolicy, Extractor, audio_jobs, finite_or_flag,
-                                   read_job)
+from emowb.features.base import Extractor, FeatureSet
+from emowb.features.common import AudioJob, AudioPolicy, audio_jobs, finite_or_flag, read_job
 from emowb.types import Modality
 
 DIMS = {("eGeMAPSv02", "functionals"): 88, ("ComParE_2016", "functionals"): 6373,

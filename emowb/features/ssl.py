@@ -29,8 +29,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from emowb.data.corpus import Corpus
-from emowb.features.base import FeatureError, FeatureSet
-from emowb.features.common import AudioPolicy, Extractor, audio_jobs, finite_or_flag, read_job
+from emowb.features.base import Extractor, FeatureError, FeatureSet
+from emowb.features.common import AudioPolicy, audio_jobs, finite_or_flag, read_job
 from emowb.features.hf import model_fingerprint, resolve_model_dir
 from emowb.types import Modality
 from emowb.utils import resolve_device

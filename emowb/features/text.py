@@ -16,8 +16,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from emowb.data.corpus import Corpus
-from emowb.features.base import FeatureSet
-from emowb.features.common import Extractor, finite_or_flag
+from emowb.features.base import Extractor, FeatureSet
+from emowb.features.common import finite_or_flag
 from emowb.features.hf import model_fingerprint, resolve_model_dir
 from emowb.types import Modality
 from emowb.utils import resolve_device

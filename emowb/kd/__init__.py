@@ -15,6 +15,8 @@ Teacher outputs are computed once per corpus, fold and teacher configuration and
 See ``docs/kd.md``.
 """
 
-from emowb.kd.losses import (EmbeddingKD, EmoDistillLoss, EmoDistillLossConfig, KLDirection,  # noqa: F401
-                             LogitKD, Mining, Teacher, TripletKD, TripletKDLoss, TripletLossConfig,
-                             mine_triplets)
+from emowb.kd.losses import (EmbeddingKD, EmoDistillLoss, EmoDistillLossConfig, KLDirection, LogitKD, Mining,
+                             Teacher, TripletKD, TripletKDLoss, TripletLossConfig, mine_triplets)
+
+__all__ = ["EmbeddingKD", "EmoDistillLoss", "EmoDistillLossConfig", "KLDirection", "LogitKD", "Mining", "Teacher",
+           "TripletKD", "TripletKDLoss", "TripletLossConfig", "mine_triplets"]

@@ -37,7 +37,7 @@ from emowb.utils import atomic_path, resolve_device, stable_hash, write_json
 __all__ = ["CACHE_DIR", "TeacherOutputs", "TeacherCache", "TeacherCacheError", "predict_outputs"]
 
 CACHE_DIR = "kd_cache"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: teachers seeded right before construction (earlier entries depended on run order)
 
 
 class TeacherCacheError(RuntimeError):

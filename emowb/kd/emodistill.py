@@ -12,13 +12,17 @@ Per fold of a speaker-independent protocol:
 
 A variant is a named :class:`~emowb.kd.losses.EmoDistillLossConfig`. :func:`ablation_variants`
 gives the poster's ablation rows, :func:`temperature_sweep` the two temperature sweeps, and
-:func:`run_ablations` runs them all in one call. Identical loss configurations are trained once
-(run folders are keyed by a hash of the loss configuration). Every result is a table of
-mean ± std over folds × seeds (teachers: over folds, they have one seed).
+:func:`run_ablations` runs them all in one call. The experiments run on the shared runner
+(:func:`emowb.train.runner.run_method` with :class:`EmoDistillMethod`): a run folder's identity
+covers everything that changes the student's results (its configuration narrowed to the run, the
+split, the corpus' content fingerprint, the teachers' cache keys), so identical runs are trained
+once and students of another backbone or loss can share the output folder. Every result is a
+table of mean ± std over folds × seeds (teachers: over folds, they have one seed).
 
 Output folder::
 
-    OUT/runs/<loss-hash>/<fold>/seed<k>/     one trainer run folder per student
+    OUT/runs/<loss-hash>/<fold>/seed<k>-<identity>/   one trainer run folder per student
+    OUT/<stem>_experiment.json               the experiment (config, variants, reference)
     OUT/<stem>_runs.csv, <stem>_summary.csv  per-run rows / per-variant mean ± std
     OUT/<stem>_teachers.csv                  per-fold teacher test metrics
     OUT/<stem>.md                            the table (run_ablations: ablation, sweep_prosodic,
@@ -29,7 +33,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -37,35 +40,34 @@ import numpy as np
 import pandas as pd
 import torch
 
-from emowb.config import Config, ConfigError, require
+from emowb.batching.utterances import UtteranceData, UtteranceSplits, build_utterance_splits, speaker_normalise_inputs
+from emowb.config import Config, ConfigError, require, setting
 from emowb.data.corpus import Corpus
 from emowb.data.splits import Split, make_splits
 from emowb.eval.metrics import SCALAR_METRICS
-from emowb.eval.summary import summarise, summarise_frame, to_markdown
+from emowb.eval.summary import paired_differences, summarise_frame, to_markdown
 from emowb.features.base import FeatureSet
+from emowb.features.extract import logmel_features
+from emowb.features.logmel import load_waveforms
 from emowb.kd.cache import (TeacherCache, TeacherCacheError, TeacherOutputs, fold_utterances, full_outputs,
                             predict_outputs)
-from emowb.kd.logmel import load_waveforms, logmel_features
 from emowb.kd.losses import EmoDistillLoss, EmoDistillLossConfig, Teacher
 from emowb.kd.students import Backbone, SpeechStudent, StudentConfig
 from emowb.kd.teachers import (LinguisticTeacher, LinguisticTeacherConfig, ProsodicTeacher,
                                ProsodicTeacherConfig, freeze, tokenize_texts)
-from emowb.kd.utterances import UtteranceData, UtteranceSplits, build_utterance_splits, speaker_normalise_inputs
-from emowb.train.trainer import FitResult, Optimizer, TrainConfig, Trainer
+from emowb.train.runner import ExperimentResult, Method, RunSpec, run_method
+from emowb.train.trainer import FitResult, Optimizer, RunRecord, TrainConfig, Trainer
 from emowb.utils import atomic_path, seed_everything, stable_hash, write_json
 
-__all__ = ["EmoDistillConfig", "KDVariant", "EmoDistill", "EmoDistillResult", "ablation_variants",
-           "temperature_sweep", "run_variants", "run_ablations", "AblationResult"]
+__all__ = ["EmoDistillConfig", "KDVariant", "EmoDistill", "EmoDistillMethod", "EmoDistillResult",
+           "ablation_variants", "temperature_sweep", "run_variants", "run_ablations", "AblationResult"]
 
-#: TrainConfig fields that do not change what a run computes (left out of cache keys).
-VOLATILE_TRAIN = ("progress", "keep_last", "save_train_embeddings", "num_threads")
-
-DEFAULT_TEACHER_TRAIN = TrainConfig(epochs=40, batch_size=32, lr=1e-3, weight_decay=1e-4,
+DEFAULT_TEACHER_TRAIN = TrainConfig(epochs=40, batch_size=32, weight_decay=1e-4,
                                     optimizer=Optimizer.ADAMW, patience=8, lr_patience=4,
                                     lr_factor=0.5, progress=False, keep_last=False)
 #: The poster fine-tunes HuBERT with AdamW at 1e-4; a light student trained from scratch uses
 #: a larger rate (set ``train.lr=1e-4`` for the SSL fine-tuning path).
-DEFAULT_STUDENT_TRAIN = TrainConfig(epochs=40, batch_size=32, lr=1e-3, weight_decay=1e-4,
+DEFAULT_STUDENT_TRAIN = TrainConfig(epochs=40, batch_size=32, weight_decay=1e-4,
                                     optimizer=Optimizer.ADAMW, patience=8, lr_patience=4,
                                     lr_factor=0.5, progress=False, keep_last=False)
 
@@ -95,8 +97,9 @@ class EmoDistillConfig(Config):
             (label-free speaker normalisation, as ``DataConfig.per_speaker`` for COGMEN).
     """
 
-    name: str = "emodistill"
-    corpus: str = ""
+    name: str = setting("emodistill", changes_results=False, help="recorded name (the tables' heading)")
+    corpus: str = setting("", changes_results=False,
+                          help="corpus folder (it enters identities by its content fingerprint, not its path)")
     protocol: str = "logo"
     folds: tuple[str, ...] | None = None
     split_seed: int = 0
@@ -114,7 +117,7 @@ class EmoDistillConfig(Config):
     functionals: str = "egemaps"
     ssl_features_model: str = ""
     invalid_audio: str = "raise"
-    per_speaker: bool = False
+    per_speaker: bool = True
 
     def validate(self) -> None:
         require(len(self.seeds) >= 1, "EmoDistillConfig.seeds must not be empty")
@@ -163,10 +166,6 @@ def temperature_sweep(base: EmoDistillLossConfig, teacher: Teacher | str,
     return tuple(KDVariant(name=f"{t.value} only, tau={tau:g}",
                            loss=base.replace(teachers=(t,), use_logits=True, use_embeddings=True, **{field: float(tau)}))
                  for tau in taus)
-
-
-def _train_record(cfg: TrainConfig) -> dict:
-    return {k: v for k, v in cfg.to_dict().items() if k not in VOLATILE_TRAIN}
 
 
 class EmoDistill:
@@ -235,20 +234,39 @@ class EmoDistill:
     def _teacher_train_config(self) -> TrainConfig:
         return self.config.teacher_train.replace(seed=self.config.teacher_seed)
 
-    def teacher(self, teacher: Teacher | str, split: Split, *, allow_compute: bool = True) -> TeacherOutputs:
-        """A frozen teacher's outputs for the fold (cached; trained on first use)."""
-        t = Teacher(teacher)
+    def _teacher_spec(self, t: Teacher, split: Split) -> tuple[dict, Callable[[Path], TeacherOutputs]]:
+        """The teacher's cache specification and how to train it."""
         c = self.config
+        train = self._teacher_train_config().result_dict()
         if t is Teacher.PROSODIC:
             fs = self.feature("egemaps-lld", speaker_normalise=c.per_speaker)
             spec = {"teacher": t.value, "model": c.prosodic.to_dict(), "inputs": {"lld": fs.config},
-                    "train": _train_record(self._teacher_train_config()), "split": split.to_json()}
-            compute = lambda run_dir: self._train_prosodic(split, fs, run_dir)  # noqa: E731
-        else:
-            inputs, spec_inputs = self._linguistic_inputs()
-            spec = {"teacher": t.value, "model": c.linguistic.to_dict(), "inputs": spec_inputs,
-                    "train": _train_record(self._teacher_train_config()), "split": split.to_json()}
-            compute = lambda run_dir: self._train_linguistic(split, inputs, run_dir)  # noqa: E731
+                    "train": train, "split": split.to_json()}
+            return spec, lambda run_dir: self._train_prosodic(split, fs, run_dir)
+        inputs, spec_inputs = self._linguistic_inputs()
+        spec = {"teacher": t.value, "model": c.linguistic.to_dict(), "inputs": spec_inputs,
+                "train": train, "split": split.to_json()}
+        return spec, lambda run_dir: self._train_linguistic(split, inputs, run_dir)
+
+    def teacher_key(self, teacher: Teacher | str, split: Split) -> str:
+        """The cache key of a teacher's outputs for the fold (nothing is trained)."""
+        t = Teacher(teacher)
+        return self.cache.key(t.value, self._teacher_spec(t, split)[0])
+
+    def teacher_record(self, teacher: Teacher | str, split: Split) -> RunRecord:
+        """The run record of a teacher's training run (the run folder inside its cache entry):
+        the experiment's configuration narrowed to the fold and the teacher seed, and the
+        teacher's cache specification. Pass it as the Trainer's ``run_config``."""
+        t = Teacher(teacher)
+        c = self.config
+        return RunRecord(method="emodistill", config=c.replace(folds=(split.name,), seeds=(c.teacher_seed,)),
+                         split=split, corpus_fingerprint=self.fingerprint, seed=c.teacher_seed,
+                         variant=f"{t.value} teacher", inputs={"teacher": self._teacher_spec(t, split)[0]})
+
+    def teacher(self, teacher: Teacher | str, split: Split, *, allow_compute: bool = True) -> TeacherOutputs:
+        """A frozen teacher's outputs for the fold (cached; trained on first use)."""
+        t = Teacher(teacher)
+        spec, compute = self._teacher_spec(t, split)
         return self.cache.get(t.value, spec, compute if allow_compute else None, log=self.log)
 
     def _linguistic_inputs(self):
@@ -272,8 +290,18 @@ class EmoDistill:
         fs = self.feature(name, **params)
         return {"text": fs}, {"text": fs.config}
 
-    def _fit_teacher(self, model: torch.nn.Module, data: UtteranceSplits, run_dir: Path, spec: dict) -> FitResult:
+    def _new_teacher(self, cls: type[torch.nn.Module], *args, **kwargs) -> torch.nn.Module:
+        """A teacher model built right after seeding with the teacher seed.
+
+        Its initial weights (and hence everything it computes) then depend only on its
+        configuration and ``teacher_seed``, not on what consumed the global RNG before (the
+        other teacher trained first or loaded from the cache, a student, a feature extractor).
+        """
         seed_everything(self.config.teacher_seed)
+        return cls(*args, **kwargs)
+
+    def _fit_teacher(self, model: torch.nn.Module, data: UtteranceSplits, run_dir: Path, spec: dict) -> FitResult:
+        seed_everything(self.config.teacher_seed)   # (Trainer.fit reseeds with the same seed too)
         trainer = Trainer(model, config=self._teacher_train_config(), train=data.train, dev=data.dev,
                           test=data.test, labels=self.corpus.labels, run_dir=run_dir,
                           run_config={"kd_teacher": spec, "split": data.split.to_json(),
@@ -295,7 +323,8 @@ class EmoDistill:
     def _train_prosodic(self, split: Split, fs: FeatureSet, run_dir: Path) -> TeacherOutputs:
         only = {u for u, ok in zip(fs.utt_ids, fs.valid) if ok}
         data = build_utterance_splits(self.corpus, split, {"lld": fs}, standardize=True, only=only)
-        model = ProsodicTeacher(self.config.prosodic, n_descriptors=fs.dim, n_classes=len(self.corpus.labels))
+        model = self._new_teacher(ProsodicTeacher, self.config.prosodic, n_descriptors=fs.dim,
+                                  n_classes=len(self.corpus.labels))
         fit = self._fit_teacher(model, data, run_dir, {"teacher": "prosodic"})
         return self._teacher_outputs("prosodic", model, data, split, fit, len(fs) - len(only))
 
@@ -309,11 +338,11 @@ class EmoDistill:
                 raise TeacherCacheError(f"corpus {self.corpus.name!r} has no transcripts: the linguistic "
                                         "teacher cannot be trained; leave it out of loss.teachers")
             data = build_utterance_splits(self.corpus, split, {"text": fs}, standardize=False, only=only)
-            model = LinguisticTeacher(lc, n_classes=n_classes, input_dim=fs.dim)
+            model = self._new_teacher(LinguisticTeacher, lc, n_classes=n_classes, input_dim=fs.dim)
             n_without = len(fs) - len(only)
         else:
             data, n_without = self._token_splits(split, inputs)
-            model = LinguisticTeacher(lc, n_classes=n_classes)
+            model = self._new_teacher(LinguisticTeacher, lc, n_classes=n_classes)
         fit = self._fit_teacher(model, data, run_dir, {"teacher": "linguistic"})
         return self._teacher_outputs("linguistic", model, data, split, fit, n_without)
 
@@ -350,13 +379,36 @@ class EmoDistill:
                 self.corpus, split, inputs, standardize=standardize, invalid=self.config.invalid_audio)
         return self._student_data[split.name]
 
+    @staticmethod
+    def _needed_teachers(loss: EmoDistillLossConfig) -> list[Teacher]:
+        return sorted(set(loss.logit_teachers) | set(loss.embedding_teachers), key=lambda t: t.value)
+
+    def student_record(self, split: Split, loss: EmoDistillLossConfig, *, seed: int, variant: str | None = None,
+                       teacher_keys: dict[str, str] | None = None) -> RunRecord:
+        """A student run's record: the experiment's configuration narrowed to the run (this fold,
+        seed and loss), plus the KD loss and the cache keys of the teachers it learns from."""
+        c = self.config
+        cfg = c.replace(folds=(split.name,), seeds=(seed,), loss=loss, train=c.train.replace(seed=seed))
+        if teacher_keys is None:
+            teacher_keys = {t.value: self.teacher_key(t, split) for t in self._needed_teachers(loss)}
+        return RunRecord(method="emodistill", config=cfg, split=split, corpus_fingerprint=self.fingerprint,
+                         seed=seed, variant=variant,
+                         inputs={"kd": {"method": "emodistill", "loss": loss.result_dict(), "teachers": teacher_keys}})
+
+    @property
+    def fingerprint(self) -> str:
+        """The corpus' content fingerprint (computed once)."""
+        if getattr(self, "_fingerprint", None) is None:
+            self._fingerprint = self.corpus.fingerprint()
+        return self._fingerprint
+
     def train_student(self, split: Split, loss: EmoDistillLossConfig, *, seed: int,
-                      run_dir: str | Path | None, resume: bool = True, allow_teachers: bool = True) -> FitResult:
+                      run_dir: str | Path | None, resume: bool = True, allow_teachers: bool = True,
+                      variant: str | None = None) -> FitResult:
         """Train one student on a fold with ``loss`` (teachers from the cache)."""
         data = self.student_data(split)
         keys = {}
-        needed = sorted(set(loss.logit_teachers) | set(loss.embedding_teachers), key=lambda t: t.value)
-        for t in needed:
+        for t in self._needed_teachers(loss):
             out = self.teacher(t, split, allow_compute=allow_teachers)
             keys[t.value] = out.key
             for part in (data.train,):
@@ -369,13 +421,10 @@ class EmoDistill:
         # ablation start from identical weights for the same seed
         model = SpeechStudent(c.student, n_classes=len(self.corpus.labels), input_dim=dim,
                               teacher_dims=self.teacher_dims())
-        run_config = {"emodistill": {"student": c.student.to_dict(), "loss": loss.to_dict(),
-                                     "teachers": keys, "n_mels": c.n_mels, "functionals": c.functionals,
-                                     "input": {input_name: self.student_inputs()[input_name].config}},
-                      "split": split.to_json(), "corpus_fingerprint": self.corpus.fingerprint()}
-        trainer = Trainer(model, config=c.train.replace(seed=seed), train=data.train, dev=data.dev, test=data.test,
+        record = self.student_record(split, loss, seed=seed, variant=variant, teacher_keys=keys)
+        trainer = Trainer(model, config=record.config.train, train=data.train, dev=data.dev, test=data.test,
                           labels=self.corpus.labels, run_dir=run_dir, loss=EmoDistillLoss(loss),
-                          contexts={"a": _identity}, run_config=run_config)
+                          contexts={"a": _identity}, run_config=record)
         return trainer.fit(resume=resume)
 
 
@@ -385,14 +434,10 @@ def _identity(batch):
 
 # --------------------------------------------------------------------------- experiments
 @dataclasses.dataclass
-class EmoDistillResult:
-    """Per-run rows, per-variant summary, teacher rows and the markdown table."""
+class EmoDistillResult(ExperimentResult):
+    """Per-run rows, per-variant summary, the markdown table, and the teachers' own rows."""
 
-    runs: pd.DataFrame
-    summary: pd.DataFrame
-    teachers: pd.DataFrame
-    table: str
-    out_dir: Path
+    teachers: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
 
 def _teacher_rows(runner: EmoDistill, teachers: Sequence[Teacher]) -> pd.DataFrame:
@@ -406,11 +451,96 @@ def _teacher_rows(runner: EmoDistill, teachers: Sequence[Teacher]) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
+class EmoDistillMethod(Method):
+    """EmoDistill as a method of the experiment runner (:func:`emowb.train.runner.run_method`):
+    one student run per loss variant, fold and seed (teachers from the cache).
+
+    Run folders are ``OUT/runs/<loss key>/<fold>/seed<k>-<identity>``; the identity covers the
+    experiment's configuration narrowed to the run (student, loss, training, inputs, the teachers'
+    configurations), the split, the corpus' content fingerprint and the teachers' cache keys, so
+    variants of several tables that are the same run share it, and students of another backbone
+    can share the output folder.
+
+    Args:
+        runner: the teachers and students (:class:`EmoDistill`).
+        variants: the rows (the reference is appended when it is not among them).
+        reference: the row paired differences are taken against.
+        teachers_alone: teachers whose own test scores are added as rows.
+        title: the table's heading.
+    """
+
+    name = "emodistill"
+
+    def __init__(self, runner: EmoDistill, variants: Sequence[KDVariant], *, reference: KDVariant | None = None,
+                 teachers_alone: Sequence[Teacher | str] = (), title: str | None = None) -> None:
+        self.runner = runner
+        self.config = runner.config
+        variants = list(variants)
+        if reference is None:
+            reference = next((v for v in variants if not v.loss.active_terms()), variants[0])
+        if reference.key not in {v.key for v in variants}:
+            variants.append(reference)
+        self._variants = variants
+        self.reference = reference
+        self.teachers_alone = [Teacher(t) for t in teachers_alone]
+        self.title = title or f"{self.config.name}: test WA / UA / weighted F1"
+        self.teachers = pd.DataFrame()
+
+    def variants(self) -> list[KDVariant]:
+        return self._variants
+
+    def splits(self) -> list[Split]:
+        return self.runner.splits
+
+    def folder(self, v: KDVariant) -> Path:
+        return Path("runs") / v.key
+
+    def record(self, v: KDVariant, split: Split, seed: int) -> RunRecord:
+        return self.runner.student_record(split, v.loss, seed=seed, variant=v.name)
+
+    def execute(self, spec: RunSpec, *, resume: bool = True) -> None:
+        self.runner.train_student(self.split(spec.fold), spec.variant.loss, seed=spec.seed, run_dir=spec.run_dir,
+                                  resume=resume, variant=spec.name)
+
+    def rows(self, spec: RunSpec, metrics) -> list[dict]:
+        m = metrics["test"]["a"]
+        return [{"variant": spec.name, "loss_key": spec.variant.key, "fold": spec.fold, "seed": spec.seed,
+                 **{k: m[k] for k in SCALAR_METRICS}, "best_epoch": metrics["best_epoch"],
+                 "run_dir": str(spec.run_dir)}]
+
+    def describe(self, spec: RunSpec, metrics) -> str:
+        m = metrics["test"]["a"]
+        return (f"{spec.name} {spec.fold} seed {spec.seed}: UA {m['UA']:.3f} WA {m['WA']:.3f} "
+                f"(best epoch {metrics['best_epoch']})")
+
+    def summarise(self, runs: pd.DataFrame) -> pd.DataFrame:
+        summary = summarise_frame(runs, by=["variant"], metrics=list(SCALAR_METRICS))
+        return summary.merge(_paired(runs, self.reference.name), on="variant", how="left")
+
+    def after_runs(self) -> None:
+        if self.teachers_alone:
+            self.teachers = _teacher_rows(self.runner, self.teachers_alone)
+
+    def table(self, runs: pd.DataFrame, summary: pd.DataFrame) -> str:
+        n_folds = len(self.splits())
+        return _table(summary, self.teachers, self.title, reference=self.reference.name,
+                      n_runs=n_folds * len(self.seeds()), n_folds=n_folds)
+
+    def experiment_record(self) -> dict:
+        return {"config": self.config.to_dict(), "variants": [v.to_dict() for v in self._variants],
+                "reference": self.reference.name}
+
+    def finish(self, out: Path, result, files) -> None:
+        if len(self.teachers):
+            with atomic_path(out / files.extra("teachers", "csv"), suffix=".csv") as tmp:
+                self.teachers.to_csv(tmp, index=False)
+
+
 def run_variants(config: EmoDistillConfig, out_dir: str | Path, variants: Sequence[KDVariant], *,
                  corpus: Corpus | None = None, runner: EmoDistill | None = None,
                  teachers_alone: Sequence[Teacher | str] = (), reference: KDVariant | None = None,
                  resume: bool = True, log: Callable[[str], None] | None = print, stem: str = "table",
-                 title: str | None = None) -> EmoDistillResult:
+                 title: str | None = None, executor=None) -> EmoDistillResult:
     """Train every variant on every fold × seed; summarise WA / UA / F1 as mean ± std.
 
     Args:
@@ -424,74 +554,21 @@ def run_variants(config: EmoDistillConfig, out_dir: str | Path, variants: Sequen
             first row.
         resume: finished runs are loaded, interrupted ones resumed.
         stem, title: files are ``<stem>.md``, ``<stem>_runs.csv``, ``<stem>_summary.csv``,
-            ``<stem>_teachers.csv``; the table's heading.
+            ``<stem>_teachers.csv``, ``<stem>_experiment.json``; the table's heading.
+        executor: what trains the runs (default: one after the other, here).
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     runner = runner or EmoDistill(config, corpus=corpus, log=log)
-    say = log or (lambda s: None)
-    variants = list(variants)
-    if reference is None:
-        reference = next((v for v in variants if not v.loss.active_terms()), variants[0])
-    if reference.key not in {v.key for v in variants}:
-        variants.append(reference)
-    write_json(out / f"{stem}_experiment.json", {"config": config.to_dict(), "variants": [v.to_dict() for v in variants],
-                                                 "reference": reference.name})
-    rows = []
-    total = len(runner.splits) * len(config.seeds) * len(variants)
-    k = 0
-    done: dict[tuple, dict] = {}
-    for split in runner.splits:
-        for seed in config.seeds:
-            for v in variants:
-                k += 1
-                run_key = (v.key, split.name, seed)
-                if run_key not in done:
-                    t0 = time.perf_counter()
-                    run_dir = out / "runs" / v.key / split.name / f"seed{seed}"
-                    res = runner.train_student(split, v.loss, seed=seed, run_dir=run_dir, resume=resume)
-                    done[run_key] = {"metrics": res.metrics["test"]["a"], "best_epoch": res.best_epoch,
-                                     "run_dir": str(run_dir), "seconds": time.perf_counter() - t0}
-                    say(f"[{k}/{total}] {v.name} {split.name} seed {seed}: UA {done[run_key]['metrics']['UA']:.3f} "
-                        f"WA {done[run_key]['metrics']['WA']:.3f} (best epoch {res.best_epoch}, "
-                        f"{done[run_key]['seconds']:.0f} s)")
-                d = done[run_key]
-                rows.append({"variant": v.name, "loss_key": v.key, "fold": split.name, "seed": seed,
-                             **{m: d["metrics"][m] for m in SCALAR_METRICS}, "best_epoch": d["best_epoch"],
-                             "run_dir": d["run_dir"]})
-    runs = pd.DataFrame(rows)
-    teachers = _teacher_rows(runner, [Teacher(t) for t in teachers_alone]) if teachers_alone else pd.DataFrame()
-    summary = summarise_frame(runs, by=["variant"], metrics=list(SCALAR_METRICS))
-    summary = summary.merge(_paired(runs, reference.name), on="variant", how="left")
-    table = _table(summary, teachers, title or f"{config.name}: test WA / UA / weighted F1",
-                   reference=reference.name, n_runs=len(runner.splits) * len(config.seeds),
-                   n_folds=len(runner.splits))
-    with atomic_path(out / f"{stem}_runs.csv", suffix=".csv") as tmp:
-        runs.to_csv(tmp, index=False)
-    with atomic_path(out / f"{stem}_summary.csv", suffix=".csv") as tmp:
-        summary.to_csv(tmp, index=False)
-    if len(teachers):
-        with atomic_path(out / f"{stem}_teachers.csv", suffix=".csv") as tmp:
-            teachers.to_csv(tmp, index=False)
-    (out / f"{stem}.md").write_text(table)
-    return EmoDistillResult(runs=runs, summary=summary, teachers=teachers, table=table, out_dir=out)
+    method = EmoDistillMethod(runner, variants, reference=reference, teachers_alone=teachers_alone, title=title)
+    res = run_method(method, out_dir, resume=resume, log=log, stem=stem, executor=executor)
+    return EmoDistillResult(runs=res.runs, summary=res.summary, table=res.table, out_dir=res.out_dir,
+                            specs=res.specs, teachers=method.teachers)
 
 
 def _paired(runs: pd.DataFrame, reference: str) -> pd.DataFrame:
     """Per variant: UA and WA minus the reference's on the same fold and seed (mean ± std, wins)."""
-    piv = {m: runs.pivot_table(index=["fold", "seed"], columns="variant", values=m) for m in ("UA", "WA")}
-    rows = []
-    for v in dict.fromkeys(runs["variant"]):
-        row = {"variant": v}
-        for m in ("UA", "WA"):
-            d = (piv[m][v] - piv[m][reference]).dropna().to_numpy(dtype=float)
-            s = summarise(d)
-            row[f"d{m}_paired"] = "-" if v == reference else s.format()
-            row[f"d{m}_paired_mean"] = s.mean
-            if m == "UA":
-                row["UA_wins"] = "-" if v == reference else f"{int((d > 0).sum())}/{len(d)}"
-        rows.append(row)
-    return pd.DataFrame(rows)
+    d = paired_differences(runs, column="variant", reference=reference, metrics=("UA", "WA"))
+    return pd.DataFrame({"variant": d["variant"], "dUA_paired": d["UA_diff"], "dUA_paired_mean": d["UA_diff_mean"],
+                         "UA_wins": d["UA_wins"], "dWA_paired": d["WA_diff"], "dWA_paired_mean": d["WA_diff_mean"]})
 
 
 def _table(summary: pd.DataFrame, teachers: pd.DataFrame, title: str, *, reference: str, n_runs: int,
@@ -529,7 +606,7 @@ class AblationResult:
 
 def run_ablations(config: EmoDistillConfig, out_dir: str | Path, *, taus: Sequence[float] = (0.5, 1.0, 2.0, 4.0, 8.0),
                   sweeps: bool = True, corpus: Corpus | None = None, resume: bool = True,
-                  log: Callable[[str], None] | None = print) -> AblationResult:
+                  log: Callable[[str], None] | None = print, executor=None) -> AblationResult:
     """The poster's ablation table and both temperature sweeps, in one call.
 
     Rows: EmoDistill, w/o L_logits, w/o L_embeddings, w/o prosodic teacher, w/o linguistic
@@ -539,7 +616,7 @@ def run_ablations(config: EmoDistillConfig, out_dir: str | Path, *, taus: Sequen
     """
     out = Path(out_dir)
     runner = EmoDistill(config, corpus=corpus, log=log)
-    common = dict(runner=runner, resume=resume, log=log)
+    common = dict(runner=runner, resume=resume, log=log, executor=executor)
     abl = run_variants(config, out, ablation_variants(config.loss), teachers_alone=(Teacher.PROSODIC, Teacher.LINGUISTIC),
                        stem="ablation", title=f"{config.name}: ablations (test WA / UA / weighted F1)", **common)
     sp = sl = None

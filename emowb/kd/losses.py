@@ -41,7 +41,8 @@ from torch import nn
 import torch.nn.functional as F
 
 from emowb.config import Config, require
-from emowb.train.api import CrossEntropyLoss, ModelOutput, TrainLoss
+from emowb.models.output import ModelOutput
+from emowb.train.api import CrossEntropyLoss, TrainLoss
 
 __all__ = ["Mining", "Projection", "KLDirection", "Teacher", "extra_key", "mine_triplets",
            "TripletKD", "LogitKD", "EmbeddingKD", "TripletLossConfig", "TripletKDLoss",

@@ -11,7 +11,7 @@
 
 Backbones (:class:`Backbone`), each reading one batch input:
 
-- ``cnn`` (input ``"logmel"`` (B, T, n_mels), see :mod:`emowb.kd.logmel`): conv3×3-BN-ReLU-
+- ``cnn`` (input ``"logmel"`` (B, T, n_mels), see :mod:`emowb.features.logmel`): conv3×3-BN-ReLU-
   maxpool blocks, mean over mel bands, masked mean over frames -> Linear -> ReLU. Light: trains
   from scratch on a CPU.
 - ``mlp`` (input ``"functionals"`` (B, D), e.g. openSMILE eGeMAPS): Linear -> ReLU -> Dropout ->
@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from emowb.config import Config, require
 from emowb.kd.layers import ConvBlock2d, frame_mask, masked_mean
 from emowb.kd.losses import Teacher
-from emowb.train.api import ModelOutput
+from emowb.models.output import ModelOutput
 
 __all__ = ["Backbone", "SSLMode", "StudentConfig", "SpeechStudent", "CnnBackbone", "MlpBackbone",
            "SSLBackbone", "PooledSSLBackbone", "ssl_frame_lengths"]

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from emowb.config import Config, require
 from emowb.kd.layers import ResidualBlock2d, frame_mask, masked_mean
-from emowb.train.api import ModelOutput
+from emowb.models.output import ModelOutput
 
 __all__ = ["ProsodicTeacherConfig", "ProsodicTeacher", "TextPooling", "LinguisticTeacherConfig",
            "LinguisticTeacher", "freeze", "tokenize_texts", "resolve_text_model"]

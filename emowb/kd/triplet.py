@@ -15,44 +15,46 @@ Everything is scored on the test fold: the teacher with audio + video and with a
 unavailable, filled as the model is configured), the students with audio. Results: mean ± std
 over folds × seeds of weighted F1 (the paper's "F1"), UA and WA.
 
-Output folder::
+:class:`TripletMethod` is this method of the shared experiment runner
+(:func:`emowb.train.runner.run_method`; :func:`run_triplet` runs it). Output folder::
 
-    OUT/teacher/...            (the teacher runs live in the corpus' kd_cache)
-    OUT/<kd|nokd>/<size>/<fold>/seed<k>/   student run folders
-    OUT/runs.csv, OUT/summary.csv, OUT/table.md, OUT/results.json
+    CORPUS/kd_cache/<teacher key>/run/                  the teacher runs (in the teacher cache)
+    OUT/<kd|nokd>/<size>/<fold>/seed<k>-<identity>/     student run folders
+    OUT/experiment.json, runs.csv, summary.csv, table.md, results.json
+
+A KD student's identity includes its teacher's cache key, so a retrained teacher means a newly
+trained student.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-import time
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 import pandas as pd
-import torch
 
 from emowb.config import Config, ConfigError, require
 from emowb.data.corpus import Corpus
 from emowb.data.splits import Split
 from emowb.eval.contexts import ModalityContext, parse_contexts
 from emowb.eval.metrics import SCALAR_METRICS
-from emowb.eval.summary import summarise, summarise_frame, to_markdown
+from emowb.eval.summary import paired_differences, to_markdown
 from emowb.features.base import FeatureSet
 from emowb.kd.cache import TeacherCache, TeacherOutputs, fold_utterances, full_outputs, predict_outputs
 from emowb.kd.losses import TripletKDLoss, TripletLossConfig
 from emowb.models.cogmen import CogmenConfig
 from emowb.train.masking import MaskingConfig
 from emowb.train.run import (DataConfig, RunConfig, build_model, load_inputs, make_fold_splits, prepare_data,
-                             train_run)
-from emowb.train.trainer import FitResult, TrainConfig, Trainer
+                             run_record, train_run)
+from emowb.train.runner import ExperimentResult, Method, RunSpec, run_method
+from emowb.train.trainer import FitResult, RunRecord, TrainConfig, load_best
 from emowb.types import Modality
-from emowb.utils import atomic_path, seed_everything, write_json
+from emowb.utils import write_json
 
-__all__ = ["StudentSize", "TABLE1_SIZES", "TripletConfig", "TripletKD", "TripletResult", "run_triplet"]
-
-VOLATILE_TRAIN = ("progress", "keep_last", "save_train_embeddings", "num_threads")
+__all__ = ["StudentSize", "TABLE1_SIZES", "TripletConfig", "TripletVariant", "TripletMethod", "TripletResult",
+           "run_triplet"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -154,8 +156,35 @@ class TripletConfig(Config):
                 f"[SeqContext {self.teacher.seq_layers}, GNN {self.teacher.gnn_heads}]")
 
 
-class TripletKD:
-    """Teachers (cached) and students of one corpus under one :class:`TripletConfig`.
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TripletVariant(Config):
+    """One row of the triplet-KD table: the teacher, or a student size with or without KD.
+
+    Attributes:
+        role: ``teacher``, ``student-kd`` (triplet KD) or ``student`` (cross-entropy only).
+        size: the student's size (None for the teacher).
+    """
+
+    role: str
+    size: StudentSize | None = None
+
+    def validate(self) -> None:
+        require(self.role in ("teacher", "student-kd", "student"),
+                f"TripletVariant.role must be teacher, student-kd or student, got {self.role!r}")
+        require((self.size is None) == (self.role == "teacher"), "TripletVariant: a student needs a size, "
+                "the teacher has none")
+
+    @property
+    def kd(self) -> bool:
+        return self.role == "student-kd"
+
+
+class TripletMethod(Method):
+    """Teachers (cached) and students of one corpus under one :class:`TripletConfig`: the triplet-KD
+    method of the experiment runner (:func:`emowb.train.runner.run_method`).
+
+    Its variants are the teacher (one per fold and teacher seed; its run folder lives in the
+    teacher cache) and, per student size, the student with triplet KD and (``baseline``) without.
 
     Args:
         config: the experiment.
@@ -163,6 +192,8 @@ class TripletKD:
         cache_root: teacher cache folder (default ``CORPUS/kd_cache``).
         log: progress lines (None = silent).
     """
+
+    name = "triplet"
 
     def __init__(self, config: TripletConfig, *, corpus: Corpus | None = None,
                  features: Mapping[Modality, FeatureSet] | None = None, cache_root: str | Path | None = None,
@@ -176,51 +207,64 @@ class TripletKD:
         if missing:
             raise ConfigError(f"no features for modality {missing}")
         self.corpus, self.features = corpus, dict(features)
+        self.fingerprint = corpus.fingerprint()
         self.cache = TeacherCache(corpus, cache_root)
         self.log = log or (lambda s: None)
-        splits = make_fold_splits(corpus, config.data, folds=config.folds)
-        self.splits = splits
+        self._splits = make_fold_splits(corpus, config.data, folds=config.folds)
         self._prepared: dict = {}
 
     def _prepare(self, split: Split, model: CogmenConfig):
         key = (split.name, model.modalities, model.graph_spec(), model.speaker_index)
         if key not in self._prepared:
-            # per-speaker standardisation is a recent DataConfig option: pass it only when set
-            extra = {"per_speaker": True} if getattr(self.config.data, "per_speaker", False) else {}
             self._prepared[key] = prepare_data(self.corpus, self.features, split, model=model,
-                                               standardize=self.config.data.standardize, **extra)
+                                               standardize=self.config.data.standardize,
+                                               per_speaker=self.config.data.per_speaker)
         return self._prepared[key]
 
+    # ---------------------------------------------------------------- teacher
     def teacher_seed(self, seed: int) -> int:
         return seed if self.config.teacher_seed is None else self.config.teacher_seed
+
+    def _teacher_name_spec(self, split: Split, seed: int) -> tuple[str, dict]:
+        c = self.config
+        train = c.teacher_train.replace(seed=self.teacher_seed(seed))
+        spec = {"teacher": "cogmen", "model": c.teacher.to_dict(),
+                "masking": None if c.teacher_masking is None else c.teacher_masking.to_dict(),
+                "train": train.result_dict(),
+                "features": {m.value: self.features[m].config for m in c.teacher.mods},
+                "feature_names": {m.value: self.features[m].name for m in c.teacher.mods},
+                "standardize": c.data.standardize, "split": split.to_json(),
+                "context": c.teacher_context, "per_speaker": c.data.per_speaker}
+        return f"cogmen{'-mask' if c.teacher_masking is not None else ''}-{c.teacher.modalities}", spec
+
+    def teacher_key(self, split: Split, seed: int) -> str:
+        """The cache key of the teacher a student of ``seed`` learns from (nothing is trained)."""
+        return self.cache.key(*self._teacher_name_spec(split, seed))
+
+    def teacher_run_config(self, split: Split, seed: int) -> RunConfig:
+        c = self.config
+        return RunConfig(data=c.data.replace(fold=split.name), model=c.teacher,
+                         train=c.teacher_train.replace(seed=self.teacher_seed(seed)), masking=c.teacher_masking)
 
     def teacher(self, split: Split, seed: int, *, allow_compute: bool = True) -> TeacherOutputs:
         """The frozen teacher's outputs for the fold (cached; trained on first use)."""
         c = self.config
+        name, spec = self._teacher_name_spec(split, seed)
         tseed = self.teacher_seed(seed)
-        train = c.teacher_train.replace(seed=tseed)
-        spec = {"teacher": "cogmen", "model": c.teacher.to_dict(),
-                "masking": None if c.teacher_masking is None else c.teacher_masking.to_dict(),
-                "train": {k: v for k, v in train.to_dict().items() if k not in VOLATILE_TRAIN},
-                "features": {m.value: self.features[m].config for m in c.teacher.mods},
-                "feature_names": {m.value: self.features[m].name for m in c.teacher.mods},
-                "standardize": c.data.standardize, "split": split.to_json(),
-                "context": c.teacher_context,
-                **({"per_speaker": True} if getattr(c.data, "per_speaker", False) else {})}
-        name = f"cogmen{'-mask' if c.teacher_masking is not None else ''}-{c.teacher.modalities}"
 
         def compute(run_dir: Path) -> TeacherOutputs:
-            cfg = RunConfig(data=c.data.replace(fold=split.name), model=c.teacher, train=train,
-                            masking=c.teacher_masking)
+            cfg = self.teacher_run_config(split, seed)
             data = self._prepare(split, c.teacher)
+            record = run_record(cfg, split=split, corpus=self.corpus, features=self.features, method=self.name,
+                                variant=c.teacher_label, corpus_fingerprint=self.fingerprint,
+                                inputs={"role": "teacher"})
             fit = train_run(cfg, run_dir=run_dir, corpus=self.corpus, features=self.features, split=split,
-                            prepared=data)
-            model = build_model(c.teacher, data, len(self.corpus.labels))
-            best = torch.load(Path(run_dir) / "checkpoints" / "best.pt", map_location="cpu", weights_only=True)
-            model.load_state_dict(best["model"])
+                            prepared=data, record=record)
+            model = load_best(build_model(c.teacher, data, len(self.corpus.labels)), run_dir)
             ctx = ModalityContext(Modality.parse(c.teacher_context or c.teacher.modalities))
             ids, _, logits, embs = predict_outputs(model, {"train": data.train, "dev": data.dev, "test": data.test},
-                                                   batch_size=train.batch_size, device=train.device, context=ctx)
+                                                   batch_size=cfg.train.batch_size, device=cfg.train.device,
+                                                   context=ctx)
             all_ids, split_of = fold_utterances(self.corpus, split)
             part, lg, em, valid = full_outputs(all_ids, split_of, ids, logits, embs)
             return TeacherOutputs(name=name, key="", utt_ids=all_ids, split=part, logits=lg, embeddings=em,
@@ -228,6 +272,23 @@ class TripletKD:
                                                         "best_epoch": fit.best_epoch, "seed": tseed})
 
         return self.cache.get(name, spec, compute if allow_compute else None, log=self.log)
+
+    # ---------------------------------------------------------------- students
+    def student_run_config(self, split: Split, size: StudentSize, seed: int) -> RunConfig:
+        c = self.config
+        return RunConfig(data=c.data.replace(fold=split.name), model=c.student_config(size),
+                         train=c.train.replace(seed=seed))
+
+    def student_record(self, split: Split, size: StudentSize, *, seed: int, kd: bool,
+                       teacher_key: str | None = None) -> RunRecord:
+        """A student run's record: its RunConfig, plus the KD loss and the teacher's cache key."""
+        c = self.config
+        variant = TripletVariant(role="student-kd" if kd else "student", size=size)
+        kd_block = ({"method": "triplet", "loss": c.loss.result_dict(),
+                     "teacher": teacher_key or self.teacher_key(split, seed)} if kd else None)
+        return run_record(self.student_run_config(split, size, seed), split=split, corpus=self.corpus,
+                          features=self.features, method=self.name, variant=self.variant_name(variant),
+                          corpus_fingerprint=self.fingerprint, inputs={"kd": kd_block})
 
     def train_student(self, split: Split, size: StudentSize, *, seed: int, kd: bool,
                       run_dir: str | Path | None, resume: bool = True, allow_teacher: bool = True) -> FitResult:
@@ -237,98 +298,118 @@ class TripletKD:
         base = self._prepare(split, model_cfg)
         # a fresh DialogueData for the training part: the teacher embeddings ride on its dialogues
         data = dataclasses.replace(base, train=_copy_dialogue_data(base.train))
+        make_loss = None
         teacher_key = None
-        loss = None
-        seed_everything(seed)
-        model = build_model(model_cfg, data, len(self.corpus.labels))
         if kd:
+            # the teacher first: training it (on a cache miss) must not shift the student's RNG
             out = self.teacher(split, seed, allow_compute=allow_teacher)
             teacher_key = out.key
             out.attach(data.train)
-            loss = TripletKDLoss(c.loss, student_dim=model.config.hidden_size * model.config.gnn_heads,
-                                 teacher_dim=out.dim)
-        contexts = parse_contexts(None, model_cfg.mods)
-        run_cfg = RunConfig(data=c.data.replace(fold=split.name), model=model_cfg, train=c.train.replace(seed=seed))
-        trainer = Trainer(model, config=run_cfg.train, train=data.train, dev=data.dev, test=data.test,
-                          labels=self.corpus.labels, run_dir=run_dir, loss=loss, contexts=contexts,
-                          select_context=model_cfg.modalities,
-                          run_config={"config": run_cfg.to_dict(), "split": split.to_json(),
-                                      "corpus_fingerprint": self.corpus.fingerprint(),
-                                      "kd": {"method": "triplet", "loss": c.loss.to_dict(), "teacher": teacher_key}
-                                      if kd else None})
-        return trainer.fit(resume=resume)
+
+            def make_loss(model):
+                return TripletKDLoss(c.loss, student_dim=model.config.hidden_size * model.config.gnn_heads,
+                                     teacher_dim=out.dim)
+
+        record = self.student_record(split, size, seed=seed, kd=kd, teacher_key=teacher_key)
+        return train_run(record.config, run_dir=run_dir, corpus=self.corpus, features=self.features, split=split,
+                         prepared=data, make_loss=make_loss, resume=resume, record=record)
+
+    # ------------------------------------------------------------- the runner
+    def variants(self) -> list[TripletVariant]:
+        roles = ("student-kd", "student") if self.config.baseline else ("student-kd",)
+        return [TripletVariant(role="teacher")] + [TripletVariant(role=r, size=size)
+                                                   for size in self.config.effective_sizes() for r in roles]
+
+    def splits(self) -> list[Split]:
+        return self._splits
+
+    def variant_name(self, v: TripletVariant) -> str:
+        if v.role == "teacher":
+            return self.config.teacher_label
+        return (f"COGMEN_S-{self.config.student.modalities.upper()} [SeqContext {v.size.seq_layers}, "
+                f"GNN {v.size.gnn_heads}] " + ("+ triplet KD" if v.kd else "no KD"))
+
+    def folder(self, v: TripletVariant) -> Path:
+        return Path("kd" if v.kd else "nokd") / v.size.slug
+
+    def record(self, v: TripletVariant, split: Split, seed: int) -> RunRecord:
+        return self.student_record(split, v.size, seed=seed, kd=v.kd)
+
+    def spec(self, out: Path, v: TripletVariant, split: Split, seed: int) -> RunSpec:
+        if v.role != "teacher":
+            return super().spec(out, v, split, seed)
+        key = self.teacher_key(split, seed)      # the teacher's run folder is in the cache
+        return RunSpec(method=self.name, variant=v, name=self.variant_name(v), fold=split.name,
+                       seed=self.teacher_seed(seed), identity=key, run_dir=self.cache.run_dir(key))
+
+    def finished(self, spec: RunSpec) -> bool:
+        if spec.variant.role == "teacher":
+            return self.cache.has(spec.identity)
+        return super().finished(spec)
+
+    def execute(self, spec: RunSpec, *, resume: bool = True) -> None:
+        split = self.split(spec.fold)
+        v: TripletVariant = spec.variant
+        if v.role == "teacher":
+            self.teacher(split, spec.seed)
+        else:
+            self.train_student(split, v.size, seed=spec.seed, kd=v.kd, run_dir=spec.run_dir, resume=resume)
+
+    def metrics(self, spec: RunSpec) -> dict:
+        if spec.variant.role == "teacher" and not (spec.run_dir / "metrics.json").is_file():
+            return self.cache.load(spec.identity).metrics     # an entry whose run folder was not kept
+        return super().metrics(spec)
+
+    def rows(self, spec: RunSpec, metrics: Mapping) -> list[dict]:
+        v: TripletVariant = spec.variant
+        if v.role == "teacher":
+            return [{"model": spec.name, "role": "teacher", "size": "", "fold": spec.fold, "seed": spec.seed,
+                     "context": ctx, **{s: m[s] for s in SCALAR_METRICS}, "run_dir": str(spec.run_dir)}
+                    for ctx, m in metrics["test"].items()]
+        ctx = self.config.student.modalities
+        m = metrics["test"][ctx]
+        return [{"model": spec.name, "role": v.role, "size": v.size.name, "fold": spec.fold, "seed": spec.seed,
+                 "context": ctx, **{s: m[s] for s in SCALAR_METRICS}, "run_dir": str(spec.run_dir)}]
+
+    def describe(self, spec: RunSpec, metrics: Mapping) -> str:
+        if spec.variant.role == "teacher":
+            return (f"teacher {spec.fold} seed {spec.seed}: test "
+                    + ", ".join(f"{c} F1 {v['weighted_f1']:.3f}" for c, v in metrics["test"].items()))
+        m = metrics["test"][self.config.student.modalities]
+        return (f"{spec.name} {spec.fold} seed {spec.seed}: F1 {m['weighted_f1']:.3f} UA {m['UA']:.3f} "
+                f"(best epoch {metrics['best_epoch']})")
+
+    def table(self, runs: pd.DataFrame, summary: pd.DataFrame) -> str:
+        return _table(self.config, summary, runs, self.config.effective_sizes())
+
+    def finish(self, out: Path, result, files) -> None:
+        write_json(out / "results.json", {"config": self.config.to_dict(), "summary": result.summary.to_dict("records"),
+                                          "teacher_cache": {"hits": self.cache.hits, "misses": self.cache.misses}})
 
 
 def _copy_dialogue_data(src):
     """A DialogueData over copies of the dialogues (so ``add_extra`` does not touch the cached ones)."""
-    from emowb.data.dialogues import DialogueData
+    from emowb.batching.dialogues import DialogueData
 
     return DialogueData([dataclasses.replace(d, extra=dict(d.extra)) for d in src.dialogues])
 
 
-@dataclasses.dataclass
-class TripletResult:
-    runs: pd.DataFrame
-    summary: pd.DataFrame
-    table: str
-    out_dir: Path
+#: The result of :func:`run_triplet` (the runner's result).
+TripletResult = ExperimentResult
 
 
 def run_triplet(config: TripletConfig, out_dir: str | Path, *, corpus: Corpus | None = None,
                 features: Mapping[Modality, FeatureSet] | None = None, resume: bool = True,
-                log: Callable[[str], None] | None = print) -> TripletResult:
+                log: Callable[[str], None] | None = print, executor=None,
+                cache_root: str | Path | None = None) -> TripletResult:
     """Teacher vs KD student vs no-KD student for every size, fold and seed (Table 1).
 
-    Writes ``runs.csv`` (one row per model, fold, seed, context), ``summary.csv`` and
-    ``table.md`` (mean ± std of weighted F1, UA, WA) into ``out_dir``.
+    Writes ``runs.csv`` (one row per model, fold, seed, context), ``summary.csv``,
+    ``table.md`` (mean ± std of weighted F1, UA, WA, and the paired KD − no-KD differences) and
+    ``results.json`` into ``out_dir``.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "experiment.json", config.to_dict())
-    say = log or (lambda s: None)
-    runner = TripletKD(config, corpus=corpus, features=features, log=log)
-    sizes = config.effective_sizes()
-    student_ctx = config.student.modalities
-    rows = []
-    total = len(runner.splits) * len(config.seeds) * len(sizes) * (2 if config.baseline else 1)
-    k = 0
-    for split in runner.splits:
-        for seed in config.seeds:
-            t0 = time.perf_counter()
-            teacher = runner.teacher(split, seed)
-            for ctx, m in teacher.metrics["test"].items():
-                rows.append({"model": config.teacher_label, "role": "teacher", "size": "", "fold": split.name,
-                             "seed": runner.teacher_seed(seed), "context": ctx,
-                             **{s: m[s] for s in SCALAR_METRICS}, "run_dir": str(runner.cache.run_dir(teacher.key))})
-            if not teacher.from_cache:
-                say(f"teacher {split.name} seed {runner.teacher_seed(seed)}: test "
-                    + ", ".join(f"{c} F1 {v['weighted_f1']:.3f}" for c, v in teacher.metrics["test"].items())
-                    + f" ({time.perf_counter() - t0:.0f} s)")
-            for size in sizes:
-                for kd in ((True, False) if config.baseline else (True,)):
-                    k += 1
-                    t0 = time.perf_counter()
-                    run_dir = out / ("kd" if kd else "nokd") / size.slug / split.name / f"seed{seed}"
-                    res = runner.train_student(split, size, seed=seed, kd=kd, run_dir=run_dir, resume=resume)
-                    m = res.metrics["test"][student_ctx]
-                    label = (f"COGMEN_S-{student_ctx.upper()} [SeqContext {size.seq_layers}, GNN {size.gnn_heads}] "
-                             + ("+ triplet KD" if kd else "no KD"))
-                    rows.append({"model": label, "role": "student-kd" if kd else "student", "size": size.name,
-                                 "fold": split.name, "seed": seed, "context": student_ctx,
-                                 **{s: m[s] for s in SCALAR_METRICS}, "run_dir": str(run_dir)})
-                    say(f"[{k}/{total}] {label} {split.name} seed {seed}: F1 {m['weighted_f1']:.3f} UA {m['UA']:.3f} "
-                        f"(best epoch {res.best_epoch}, {time.perf_counter() - t0:.0f} s)")
-    runs = pd.DataFrame(rows).drop_duplicates(["model", "fold", "seed", "context"])
-    summary = summarise_frame(runs, by=["model", "context"], metrics=list(SCALAR_METRICS))
-    table = _table(config, summary, runs, sizes)
-    with atomic_path(out / "runs.csv", suffix=".csv") as tmp:
-        runs.to_csv(tmp, index=False)
-    with atomic_path(out / "summary.csv", suffix=".csv") as tmp:
-        summary.to_csv(tmp, index=False)
-    (out / "table.md").write_text(table)
-    write_json(out / "results.json", {"config": config.to_dict(), "summary": summary.to_dict("records"),
-                                      "teacher_cache": {"hits": runner.cache.hits, "misses": runner.cache.misses}})
-    return TripletResult(runs=runs, summary=summary, table=table, out_dir=out)
+    method = TripletMethod(config, corpus=corpus, features=features, cache_root=cache_root, log=log)
+    return run_method(method, out_dir, resume=resume, log=log, executor=executor)
 
 
 def _table(config: TripletConfig, summary: pd.DataFrame, runs: pd.DataFrame, sizes: Sequence[StudentSize]) -> str:
@@ -349,7 +430,7 @@ def _table(config: TripletConfig, summary: pd.DataFrame, runs: pd.DataFrame, siz
             if r is not None:
                 lines.append({"row": size.name, "model": f"{label} ({sctx.upper()} inference)",
                               "weighted F1": r["weighted_f1"], "UA": r["UA"], "WA": r["WA"]})
-    df = pd.DataFrame(lines).set_index("row")
+    df = pd.DataFrame(lines, columns=["row", "model", "weighted F1", "UA", "WA"]).set_index("row")
     paired = _paired_deltas(runs, sizes)
     n_folds = runs["fold"].nunique()
     n_seeds = runs.loc[runs["role"] != "teacher", "seed"].nunique()
@@ -366,19 +447,11 @@ def _paired_deltas(runs: pd.DataFrame, sizes: Sequence[StudentSize]) -> pd.DataF
     st = runs[runs["role"].isin(["student", "student-kd"])]
     if st.empty or set(st["role"]) != {"student", "student-kd"}:
         return None
-    rows = []
-    for size in sizes:
-        g = st[st["size"] == size.name]
-        kd = g[g["role"] == "student-kd"].set_index(["fold", "seed"])
-        base = g[g["role"] == "student"].set_index(["fold", "seed"])
-        both = kd.index.intersection(base.index)
-        if len(both) == 0:
-            continue
-        row = {"row": size.name, "pairs": len(both)}
-        for m, label in (("weighted_f1", "Δ weighted F1"), ("UA", "Δ UA"), ("WA", "Δ WA")):
-            d = (kd.loc[both, m] - base.loc[both, m]).to_numpy(dtype=float)
-            row[label] = summarise(d).format()
-        d = (kd.loc[both, "weighted_f1"] - base.loc[both, "weighted_f1"]).to_numpy(dtype=float)
-        row["KD better (F1)"] = f"{int((d > 0).sum())}/{len(d)}"
-        rows.append(row)
+    d = paired_differences(st, column="role", reference="student", metrics=("weighted_f1", "UA", "WA"),
+                           within=("size",))
+    d = d[(d["role"] == "student-kd") & (d["pairs"] > 0)].set_index("size")
+    rows = [{"row": size.name, "pairs": int(d.at[size.name, "pairs"]),
+             "Δ weighted F1": d.at[size.name, "weighted_f1_diff"], "Δ UA": d.at[size.name, "UA_diff"],
+             "Δ WA": d.at[size.name, "WA_diff"], "KD better (F1)": d.at[size.name, "weighted_f1_wins"]}
+            for size in sizes if size.name in d.index]
     return pd.DataFrame(rows).set_index("row") if rows else None

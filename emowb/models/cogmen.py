@@ -1,6 +1,6 @@
 """COGMEN (Joshi et al., NAACL 2022): SeqContext transformer + relational graph + classifier.
 
-Per batch of dialogues (see :class:`emowb.data.dialogues.Batch`)::
+Per batch of dialogues (see :class:`emowb.batching.dialogues.Batch`)::
 
     inputs   per modality (B, T, D_m), unavailable entries filled (zeros | training mean | learned)
       -> concat (B, T, ΣD_m)                     input="concat" (the reference: raw features)
@@ -25,7 +25,7 @@ Differences to the reference implementation (``Exploration-Lab/COGMEN``), all sw
 - The reference's BatchNorm fails on a one-utterance batch in training; emowb normalises such a
   batch with the running statistics instead.
 - Graph edges are built once per dialogue with tensor ops, not per batch in Python
-  (:mod:`emowb.models.graph`), and ``wp``/``wf`` count from the receiving node (identical for the
+  (:mod:`emowb.batching.graph`), and ``wp``/``wf`` count from the receiving node (identical for the
   default wp = wf; ``reference=True`` uses the reference's source-centred convention).
 - Missing modalities are explicit (availability mask) with a choice of fill.
 """
@@ -41,10 +41,10 @@ from torch import nn
 import torch.nn.functional as F
 from torch_geometric.nn import RGCNConv, TransformerConv
 
+from emowb.batching.dialogues import Batch, GraphSpec, SpeakerIndex
+from emowb.batching.graph import EdgeConvention, GraphKind, num_relations
 from emowb.config import Config, require
-from emowb.data.dialogues import Batch, GraphSpec, SpeakerIndex
-from emowb.models.graph import EdgeConvention, GraphKind, num_relations
-from emowb.train.api import ModelOutput
+from emowb.models.output import ModelOutput
 from emowb.types import Modality
 
 __all__ = ["InputMode", "PositionalEncoding", "MissingFill", "CogmenConfig", "COGMEN",
@@ -197,7 +197,7 @@ class COGMEN(nn.Module):
         input_dims: feature width per modality (every modality of ``config.modalities``).
         n_classes: number of emotion classes.
 
-    ``forward(batch)`` returns :class:`~emowb.train.api.ModelOutput` with ``logits`` (N, C),
+    ``forward(batch)`` returns :class:`~emowb.models.output.ModelOutput` with ``logits`` (N, C),
     ``embeddings`` (N, hidden_size·gnn_heads) (post-graph) and ``extras["seq"]`` (N, hidden_size).
     """
 

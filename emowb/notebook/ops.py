@@ -25,7 +25,7 @@ def prepare(ws: Workspace, features: Sequence[str] = ()) -> Corpus:
 
     path = ws.corpus_path()
     if ws.is_pickle and not (path / "corpus.json").is_file():
-        from emowb.data.importers.cogmen import import_cogmen
+        from emowb.features.imported import import_cogmen
 
         import_cogmen(ws.corpus, path)
     elif not path.exists():

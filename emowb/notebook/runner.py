@@ -13,6 +13,8 @@ CPU, for a GPU machine).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -25,28 +27,17 @@ ORDER = ("data", "train", "masking", "kd", "emodistill", "embeddings", "confusio
 TRAINING = ("train", "masking", "kd", "emodistill")
 ANALYSIS = ("embeddings", "confusion", "reproduce")  # read results; take no corpus parameters
 
-_SMALL_MODEL = dict(hidden_size=16, seq_ff=32, gnn_heads=2, epochs=2, batch_size=4, patience=2)
-PRESETS: dict[str, dict[str, dict]] = {
-    "tiny": {
-        "*": dict(dialogues=5, utterances=[10, 12], threads=1),
-        "data": dict(examples=1, probe=False),
-        "train": dict(_SMALL_MODEL),
-        "masking": dict(_SMALL_MODEL, disjoint=False, grid_start_prob=[0.2], grid_mask_length=[1],
-                        grid_granularity=["feature"]),
-        "kd": dict(_SMALL_MODEL, seq_layers=1, student_seq_layers=1, student_gnn_heads=2),
-        "emodistill": dict(epochs=2, teacher_epochs=2, taus=[1.0]),
-        "embeddings": dict(n_neighbors=5),
-    },
-    "demo": {"*": {}},
-    "paper": {
-        "*": dict(dialogues=50),
-        "train": dict(seeds=[0, 1, 2], protocol="logo", epochs=50),
-        "masking": dict(seeds=[0, 1, 2], protocol="logo", epochs=50),
-        "kd": dict(seeds=[0, 1, 2], protocol="logo", epochs=50, table1=True),
-        "emodistill": dict(seeds=[0, 1, 2], protocol="logo", epochs=40, teacher_epochs=40,
-                           taus=[0.5, 1.0, 2.0, 4.0, 8.0]),
-    },
-}
+from emowb.notebook.presets import PRESETS, preset_values  # noqa: E402  (re-exported)
+
+
+@contextlib.contextmanager
+def _chdir(folder: Path):
+    before = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
 
 
 class NotebookError(RuntimeError):
@@ -69,19 +60,12 @@ def declared_parameters(name: str) -> set[str]:
 
 def parameters_for(name: str, *, size: str, workdir: Path, figures_dir: Path,
                    overrides: Mapping[str, object] | None = None) -> dict:
-    """The papermill parameters of notebook ``name`` at ``size``.
+    """The papermill parameters of notebook ``name`` at ``size``: the preset's values, then the
+    ``overrides`` that this notebook takes (see :func:`check_overrides` for unknown names)."""
+    from emowb.notebook.params import NOTEBOOK_CONFIGS
 
-    Raises:
-        ValueError: a preset names a parameter the notebook does not declare (it would be ignored).
-    """
-    if size not in PRESETS:
-        raise ValueError(f"unknown size {size!r}: use one of {sorted(PRESETS)}")
-    preset = PRESETS[size]
-    params: dict = {}
-    if name not in ANALYSIS:
-        params.update(preset.get("*", {}))
-    params.update(preset.get(name, {}))
-    declared = declared_parameters(name)
+    params = preset_values(size, name)
+    declared = set(NOTEBOOK_CONFIGS[name].field_names())
     unknown = set(params) - declared
     if unknown:
         raise ValueError(f"preset {size!r} sets {sorted(unknown)} that {name}.ipynb does not declare")
@@ -89,19 +73,39 @@ def parameters_for(name: str, *, size: str, workdir: Path, figures_dir: Path,
     for key, value in (overrides or {}).items():
         if key in declared:
             params[key] = value
+    # validate now, in this process, so a bad value fails before minutes of earlier notebooks
+    NOTEBOOK_CONFIGS[name].from_params(**params)
     return params
 
 
+def check_overrides(names: Sequence[str], overrides: Mapping[str, object]) -> None:
+    """Raise ``ConfigError`` for an override that none of the notebooks ``names`` takes
+    (``emowb notebooks -p devce=cuda``), naming the closest parameter."""
+    from emowb.config import ConfigError, suggest
+    from emowb.notebook.params import NOTEBOOK_CONFIGS
+
+    known = set().union(*(NOTEBOOK_CONFIGS[n].field_names() for n in names))
+    for key in overrides:
+        if key not in known:
+            raise ConfigError(f"-p {key}: no notebook among {list(names)} takes a parameter {key!r}"
+                              f"{suggest(key, known)}")
+
+
 def run_notebooks(workdir: str | Path, *, size: str = "demo", only: Sequence[str] | None = None,
-                  figures_dir: str | Path = "figures", overrides: Mapping[str, object] | None = None,
+                  figures_dir: str | Path = "", overrides: Mapping[str, object] | None = None,
                   log=print) -> pd.DataFrame:
     """Execute the notebooks in order; executed copies go to ``<workdir>/notebooks/``.
+
+    Relative paths are relative to the repository root, whatever the working directory (as in
+    the notebooks themselves, :mod:`emowb.notebook.workspace`); paths inside the repository reach
+    the notebooks relative to it, so executed copies do not record this machine's folders.
 
     Args:
         workdir: the workspace (corpus, runs, results).
         size: ``tiny`` | ``demo`` | ``paper``.
         only: a subset of :data:`ORDER` (kept in that order).
-        figures_dir: where the notebooks save figures (PNG + PDF).
+        figures_dir: where the notebooks save figures (PNG + PDF); ``""`` = ``<workdir>/figures``.
+            Only ``emowb demo`` passes the repository's ``figures/``.
         overrides: parameters for every notebook that declares them (e.g. ``device="cuda"``).
 
     Returns:
@@ -111,24 +115,33 @@ def run_notebooks(workdir: str | Path, *, size: str = "demo", only: Sequence[str
     """
     import papermill as pm
 
-    workdir = Path(workdir).resolve()
-    figures_dir = Path(figures_dir).resolve()
+    from emowb.notebook import workspace
+
+    root = workspace.repo_root()
+    workdir_param = workspace.relative(workdir)
+    figures_param = workspace.relative(figures_dir) if str(figures_dir) else ""
+    workdir = workspace.resolve(workdir)
     names = [n for n in ORDER if only is None or n in set(only)]
     unknown = set(only or ()) - set(ORDER)
     if unknown:
         raise ValueError(f"unknown notebook(s) {sorted(unknown)}; have {list(ORDER)}")
+    check_overrides(names, overrides or {})
     out = workdir / "notebooks"
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for name in names:
-        params = parameters_for(name, size=size, workdir=workdir, figures_dir=figures_dir, overrides=overrides)
+        params = parameters_for(name, size=size, workdir=workdir_param, figures_dir=figures_param,
+                                overrides=overrides)
         target = out / f"{name}.ipynb"
         t0 = time.perf_counter()
         if log:
             log(f"running {name}.ipynb ({size}) ...")
         try:
-            pm.execute_notebook(str(notebook_path(name)), str(target), parameters=params,
-                                progress_bar=False, cwd=str(NOTEBOOKS_DIR.parent))
+            # from the repository root, with paths relative to it where they lie inside it:
+            # papermill records input and output paths in the executed copy's metadata
+            with _chdir(root):
+                pm.execute_notebook(workspace.relative(notebook_path(name)), workspace.relative(target),
+                                    parameters=params, progress_bar=False, cwd=str(root))
         except pm.PapermillExecutionError as e:
             raise NotebookError(f"{name}.ipynb failed (executed copy: {target}): {e.ename}: {e.evalue}") from e
         seconds = time.perf_counter() - t0

@@ -1,7 +1,8 @@
 """Training: the generic trainer, losses, masked modality training, runs and experiments.
 
 Names are imported lazily (``from emowb.train import Trainer``) so that ``import emowb.train``
-stays cheap; see ``docs/training.md``.
+stays cheap (the trainer alone pulls in torch and scikit-learn, runs and experiments COGMEN and
+torch_geometric); ``__all__`` lists them explicitly. See ``docs/training.md``.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "ModelOutput": "emowb.train.api", "TrainLoss": "emowb.train.api",
+    "ModelOutput": "emowb.models.output", "TrainLoss": "emowb.train.api",
     "CrossEntropyLoss": "emowb.train.api", "BatchSource": "emowb.train.api",
     "TrainConfig": "emowb.train.trainer", "Trainer": "emowb.train.trainer",
     "TrainerError": "emowb.train.trainer", "Evaluation": "emowb.train.trainer",
@@ -20,9 +21,16 @@ _EXPORTS = {
     "evaluate_run": "emowb.train.run", "load_trained": "emowb.train.run",
     "ExperimentConfig": "emowb.train.experiment", "Variant": "emowb.train.experiment",
     "run_experiment": "emowb.train.experiment", "masking_table_variants": "emowb.train.experiment",
+    "Method": "emowb.train.runner", "RunSpec": "emowb.train.runner", "RunRecord": "emowb.train.runner",
+    "LocalExecutor": "emowb.train.runner", "run_method": "emowb.train.runner",
+    "load_best": "emowb.train.trainer", "load_run": "emowb.train.run",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = ["BatchSource", "CrossEntropyLoss", "DataConfig", "Evaluation", "ExperimentConfig", "FitResult",
+           "MaskGranularity", "MaskingConfig", "ModelOutput", "RunConfig", "TrainConfig", "TrainLoss", "Trainer",
+           "TrainerError", "Variant", "build_masker", "evaluate_run", "load_trained", "masking_table_variants",
+           "run_experiment", "train_run", "Method", "RunSpec", "RunRecord", "LocalExecutor", "run_method",
+           "load_best", "load_run"]
 
 
 def __getattr__(name: str):

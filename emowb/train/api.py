@@ -1,9 +1,10 @@
 """The contract between models, losses, batches and the trainer.
 
-- A **model** is an ``nn.Module`` whose ``forward(batch)`` returns a :class:`ModelOutput`.
+- A **model** is an ``nn.Module`` whose ``forward(batch)`` returns a
+  :class:`~emowb.models.output.ModelOutput` (defined with the models, re-exported here).
 - A **batch** is any object with ``labels`` (N,) int64, ``scored`` (N,) bool, ``utt_ids``
   (N strings), ``extra`` (dict of per-utterance tensors, (N, ...)), ``info`` (dict) and
-  ``to(device)``; :class:`emowb.data.dialogues.Batch` is the one COGMEN uses. Extra
+  ``to(device)``; :class:`emowb.batching.dialogues.Batch` is the one COGMEN uses. Extra
   per-utterance tensors (a frozen teacher's cached embeddings, say) ride in ``batch.extra``.
 - A **loss** is a :class:`TrainLoss`: ``forward(output, batch) -> (loss, parts)`` where
   ``parts`` maps names to detached scalars that the trainer logs per epoch (``history.csv``
@@ -19,35 +20,20 @@
 
 - A **batch source** is anything with ``batches(*, batch_size, shuffle, seed, epoch)``
   yielding batches and ``num_batches(batch_size)``
-  (:class:`emowb.data.dialogues.DialogueData`).
+  (:class:`emowb.batching.dialogues.DialogueData`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Iterator, Protocol, runtime_checkable
 
 import torch
 from torch import nn
 import torch.nn.functional as F
 
+from emowb.models.output import ModelOutput
+
 __all__ = ["ModelOutput", "TrainLoss", "CrossEntropyLoss", "BatchSource"]
-
-
-@dataclasses.dataclass
-class ModelOutput:
-    """What every model returns.
-
-    Attributes:
-        logits: (N, C) unnormalised class scores, one row per utterance (node) of the batch.
-        embeddings: (N, H) the representation the KD losses and the UMAP figures use
-            (COGMEN: the post-graph embedding, after RGCN + graph transformer + BN + LeakyReLU).
-        extras: anything else (COGMEN: ``"seq"`` (N, G) the SeqContext output per node).
-    """
-
-    logits: torch.Tensor
-    embeddings: torch.Tensor
-    extras: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)
 
 
 class TrainLoss(nn.Module):

@@ -2,9 +2,10 @@
 
 An :class:`ExperimentConfig` names the data (:class:`~emowb.train.run.DataConfig`), a base
 COGMEN and training configuration, the **variants** to compare (train modalities, masking,
-graph kind) and the seeds. :func:`run_experiment` trains every (fold, seed, variant) into
-``OUT/<variant>/<fold>/seed<k>/`` (a finished run is not trained again; an interrupted one resumes),
-scores each in every test context it supports, and writes:
+graph kind) and the seeds. :func:`run_experiment` (the shared runner,
+:func:`emowb.train.runner.run_method`, with :class:`CogmenMethod`) trains every (fold, seed,
+variant) into ``OUT/<variant>/<fold>/seed<k>-<identity>/`` (a finished run is not trained again;
+an interrupted one resumes), scores each in every test context it supports, and writes:
 
 - ``runs.csv``: one row per (run, test context): variant, train modalities, masking, graph,
   fold, seed, context, WA, UA, weighted_f1, macro_f1, best epoch, run folder;
@@ -20,26 +21,28 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import time
 from pathlib import Path
 from typing import Any, Mapping
 
 import pandas as pd
 
+from emowb.batching.graph import GraphKind
 from emowb.config import Config, ConfigError, require
 from emowb.data.corpus import Corpus
 from emowb.eval.metrics import SCALAR_METRICS
-from emowb.eval.summary import matrix_table, summarise_frame, to_markdown
+from emowb.data.splits import Split
+from emowb.eval.summary import matrix_table, to_markdown
 from emowb.features.base import FeatureSet
 from emowb.models.cogmen import CogmenConfig
-from emowb.models.graph import GraphKind
 from emowb.train.masking import MaskGranularity, MaskingConfig
-from emowb.train.run import DataConfig, PreparedData, RunConfig, load_inputs, make_fold_splits, prepare_data, train_run
-from emowb.train.trainer import TrainConfig
+from emowb.train.run import (DataConfig, PreparedData, RunConfig, load_inputs, make_fold_splits, prepare_data,
+                             run_record, train_run)
+from emowb.train.runner import ExperimentResult, Method, RunSpec, run_method
+from emowb.train.trainer import RunRecord, TrainConfig
 from emowb.types import Modality
-from emowb.utils import atomic_path, write_json
 
-__all__ = ["Variant", "ExperimentConfig", "ExperimentResult", "masking_table_variants", "run_experiment"]
+__all__ = ["Variant", "ExperimentConfig", "ExperimentResult", "CogmenMethod", "masking_table_variants",
+           "run_experiment"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -133,14 +136,6 @@ class ExperimentConfig(Config):
             v.model_config(self.model)  # validates the overrides now, not after hours of training
 
 
-@dataclasses.dataclass
-class ExperimentResult:
-    runs: pd.DataFrame
-    summary: pd.DataFrame
-    table: str
-    out_dir: Path
-
-
 def _contexts_for(variant: Variant, wanted) -> list[str]:
     mods = Modality.parse(variant.modalities)
     if wanted is None:
@@ -154,9 +149,107 @@ def _contexts_for(variant: Variant, wanted) -> list[str]:
     return out
 
 
+class CogmenMethod(Method):
+    """COGMEN experiments as a :class:`~emowb.train.runner.Method`: one COGMEN run per variant.
+
+    Args:
+        config: the experiment.
+        corpus, features: pre-loaded inputs (else loaded from ``config.data``).
+    """
+
+    name = "cogmen"
+
+    def __init__(self, config: ExperimentConfig, *, corpus: Corpus | None = None,
+                 features: Mapping[Modality, FeatureSet] | None = None) -> None:
+        self.config = config
+        all_mods = Modality.parse("".join(v.modalities for v in config.variants))
+        if corpus is None or features is None:
+            corpus, features = load_inputs(config.data, all_mods)
+        missing = [m.value for m in all_mods if m not in features]
+        if missing:
+            raise ConfigError(f"no features for modality {missing}")
+        self.corpus, self.features = corpus, dict(features)
+        self.fingerprint = corpus.fingerprint()
+        self._splits = make_fold_splits(corpus, config.data, folds=config.folds)
+        self._prepared: dict[tuple, PreparedData] = {}
+
+    # ------------------------------------------------------------------ the plan
+    def variants(self):
+        return self.config.variants
+
+    def splits(self):
+        return self._splits
+
+    def folder(self, variant: Variant) -> Path:
+        return Path(variant.slug)
+
+    def run_config(self, variant: Variant, split: Split, seed: int) -> RunConfig:
+        return RunConfig(data=self.config.data.replace(fold=split.name), model=variant.model_config(self.config.model),
+                         train=self.config.train.replace(seed=seed), masking=variant.masking)
+
+    def record(self, variant: Variant, split: Split, seed: int) -> RunRecord:
+        return run_record(self.run_config(variant, split, seed), split=split, corpus=self.corpus,
+                          features=self.features, method=self.name, variant=variant.name,
+                          corpus_fingerprint=self.fingerprint)
+
+    # ------------------------------------------------------------------ one run
+    def _prepare(self, split: Split, model_cfg: CogmenConfig) -> PreparedData:
+        data = self.config.data
+        key = (split.name, model_cfg.modalities, model_cfg.graph_spec(), model_cfg.speaker_index,
+               data.standardize, data.per_speaker)
+        if key not in self._prepared:
+            self._prepared[key] = prepare_data(self.corpus, self.features, split, model=model_cfg,
+                                               standardize=data.standardize, per_speaker=data.per_speaker)
+        return self._prepared[key]
+
+    def execute(self, spec: RunSpec, *, resume: bool = True) -> None:
+        split = self.split(spec.fold)
+        cfg = self.run_config(spec.variant, split, spec.seed)
+        train_run(cfg, run_dir=spec.run_dir, corpus=self.corpus, features=self.features, split=split,
+                  prepared=self._prepare(split, cfg.model), resume=resume,
+                  record=self.record(spec.variant, split, spec.seed))
+
+    # ------------------------------------------------------------------ results
+    def rows(self, spec: RunSpec, metrics: Mapping) -> list[dict]:
+        v: Variant = spec.variant
+        graph = v.model_config(self.config.model).graph.value
+        rows = []
+        for ctx in _contexts_for(v, self.config.contexts):
+            m = metrics["test"].get(ctx)
+            if m is None:
+                continue
+            rows.append({"model": v.name, "train_modalities": v.modalities, "masking": v.describe_masking(),
+                         "graph": graph, "fold": spec.fold, "seed": spec.seed, "context": ctx,
+                         **{s: m[s] for s in SCALAR_METRICS}, "best_epoch": metrics["best_epoch"],
+                         "run_dir": str(spec.run_dir)})
+        return rows
+
+    def describe(self, spec: RunSpec, metrics: Mapping) -> str:
+        metric = self.config.metric
+        scores = ", ".join(f"{r['context']} {r[metric]:.3f}" for r in self.rows(spec, metrics))
+        return (f"{spec.name} {spec.fold} seed {spec.seed}: best epoch {metrics['best_epoch']}, "
+                f"test {metric}: {scores}")
+
+    def table(self, runs: pd.DataFrame, summary: pd.DataFrame) -> str:
+        config = self.config
+        contexts = list(dict.fromkeys(sorted(runs["context"], key=lambda c: (-len(c), c))))
+        table = matrix_table(summary, metric=config.metric, column_order=contexts)
+        table.columns = [f"{c.upper()} inference" for c in table.columns]
+        table.index.name = "model"
+        ci = summary.assign(ci=[f"[{lo:.3f}, {hi:.3f}]" if lo == lo else "-" for lo, hi in
+                                zip(summary[f"{config.metric}_ci_low"], summary[f"{config.metric}_ci_high"])])
+        ci_table = matrix_table(ci, metric="ci", column_order=contexts)
+        ci_table.columns = [f"{c.upper()} 95% CI" for c in ci_table.columns]
+        ci_table.index.name = "model"
+        n_runs = runs.groupby("model")["run_dir"].nunique().reindex(table.index)
+        return (f"# {config.name}: test {config.metric}, mean ± std over {int(n_runs.max())} run(s) "
+                f"per model (folds × seeds)\n\n{to_markdown(table)}\n\n95% t-intervals of the mean:\n\n"
+                f"{to_markdown(ci_table)}\n")
+
+
 def run_experiment(config: ExperimentConfig, out_dir: str | Path, *, corpus: Corpus | None = None,
                    features: Mapping[Modality, FeatureSet] | None = None, resume: bool = True,
-                   log=print) -> ExperimentResult:
+                   log=print, executor=None) -> ExperimentResult:
     """Run every (fold, seed, variant) and summarise (see the module docstring).
 
     Args:
@@ -165,77 +258,7 @@ def run_experiment(config: ExperimentConfig, out_dir: str | Path, *, corpus: Cor
         corpus, features: pre-loaded inputs (else loaded from ``config.data``).
         resume: skip finished runs and resume interrupted ones.
         log: where one line per run goes (``None`` = silent).
+        executor: what trains the runs (default: one after the other, here).
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "experiment.json", config.to_dict())
-    all_mods = Modality.parse("".join(v.modalities for v in config.variants))
-    if corpus is None or features is None:
-        corpus, features = load_inputs(config.data, all_mods)
-    missing = [m.value for m in all_mods if m not in features]
-    if missing:
-        raise ConfigError(f"no features for modality {missing}")
-    splits = make_fold_splits(corpus, config.data, folds=config.folds)
-    prepared: dict[tuple, PreparedData] = {}
-    rows: list[dict] = []
-    total = len(splits) * len(config.seeds) * len(config.variants)
-    k = 0
-    for split in splits:
-        for seed in config.seeds:
-            for variant in config.variants:
-                k += 1
-                model_cfg = variant.model_config(config.model)
-                key = (split.name, model_cfg.modalities, model_cfg.graph_spec(), model_cfg.speaker_index,
-                       config.data.standardize, config.data.per_speaker)
-                if key not in prepared:
-                    prepared[key] = prepare_data(corpus, features, split, model=model_cfg,
-                                                 standardize=config.data.standardize,
-                                                 per_speaker=config.data.per_speaker)
-                cfg = RunConfig(data=config.data.replace(fold=split.name), model=model_cfg,
-                                train=config.train.replace(seed=seed), masking=variant.masking)
-                run_dir = out / variant.slug / split.name / f"seed{seed}"
-                t0 = time.perf_counter()
-                res = train_run(cfg, run_dir=run_dir, corpus=corpus, features=features, split=split,
-                                prepared=prepared[key], resume=resume)
-                for ctx in _contexts_for(variant, config.contexts):
-                    m = res.metrics["test"].get(ctx)
-                    if m is None:
-                        continue
-                    rows.append({"model": variant.name, "train_modalities": variant.modalities,
-                                 "masking": variant.describe_masking(), "graph": model_cfg.graph.value,
-                                 "fold": split.name, "seed": seed, "context": ctx,
-                                 **{s: m[s] for s in SCALAR_METRICS}, "best_epoch": res.best_epoch,
-                                 "run_dir": str(run_dir)})
-                if log is not None:
-                    scores = ", ".join(f"{r['context']} {r[config.metric]:.3f}" for r in rows
-                                       if r["run_dir"] == str(run_dir))
-                    log(f"[{k}/{total}] {variant.name} {split.name} seed {seed}: best epoch "
-                        f"{res.best_epoch}, test {config.metric}: {scores} ({time.perf_counter() - t0:.1f}s)")
-                _write_outputs(out, rows, config)
-    runs = pd.DataFrame(rows)
-    summary, table = _write_outputs(out, rows, config)
-    return ExperimentResult(runs=runs, summary=summary, table=table, out_dir=out)
-
-
-def _write_outputs(out: Path, rows: list[dict], config: ExperimentConfig) -> tuple[pd.DataFrame, str]:
-    runs = pd.DataFrame(rows)
-    with atomic_path(out / "runs.csv", suffix=".csv") as tmp:
-        runs.to_csv(tmp, index=False)
-    summary = summarise_frame(runs, by=["model", "context"], metrics=list(SCALAR_METRICS))
-    with atomic_path(out / "summary.csv", suffix=".csv") as tmp:
-        summary.to_csv(tmp, index=False)
-    contexts = list(dict.fromkeys(sorted(runs["context"], key=lambda c: (-len(c), c))))
-    table = matrix_table(summary, metric=config.metric, column_order=contexts)
-    table.columns = [f"{c.upper()} inference" for c in table.columns]
-    table.index.name = "model"
-    ci = summary.assign(ci=[f"[{lo:.3f}, {hi:.3f}]" if lo == lo else "-" for lo, hi in
-                            zip(summary[f"{config.metric}_ci_low"], summary[f"{config.metric}_ci_high"])])
-    ci_table = matrix_table(ci, metric="ci", column_order=contexts)
-    ci_table.columns = [f"{c.upper()} 95% CI" for c in ci_table.columns]
-    ci_table.index.name = "model"
-    n_runs = runs.groupby("model")["run_dir"].nunique().reindex(table.index)
-    text = (f"# {config.name}: test {config.metric}, mean ± std over {int(n_runs.max())} run(s) "
-            f"per model (folds × seeds)\n\n{to_markdown(table)}\n\n95% t-intervals of the mean:\n\n"
-            f"{to_markdown(ci_table)}\n")
-    (out / "table.md").write_text(text)
-    return summary, text
+    return run_method(CogmenMethod(config, corpus=corpus, features=features), out_dir, resume=resume,
+                      log=log, executor=executor)

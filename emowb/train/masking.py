@@ -114,6 +114,21 @@ class MaskingConfig(Config):
         base.update(changes)
         return cls(**base)
 
+    @classmethod
+    def from_mode(cls, mode: str, modalities: str) -> "MaskingConfig | None":
+        """The masking of a one-word mode, as ``emowb train --mask`` and ``train.ipynb`` name it.
+
+        ``none`` -> None; ``unimodal`` -> :meth:`unimodal` on the first modality;
+        ``utterance`` / ``feature`` -> the four scenarios at that granularity, the 0.6 of full
+        masking shared equally by the modalities (0.3 each for audio + video, as in the paper).
+        """
+        if mode == "none":
+            return None
+        if mode == "unimodal":
+            return cls.unimodal(Modality.parse(modalities)[0].value)
+        mods = Modality.parse(modalities)
+        return cls(p_full={m.value: 0.6 / len(mods) for m in mods}, granularity=mode)
+
     def value_for(self, name: str, m: Modality) -> float:
         v = getattr(self, name)
         if isinstance(v, Mapping):

@@ -15,27 +15,29 @@ Build one from notebook literals::
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
-import torch
-
-from emowb.config import Config, ConfigError, require
+from emowb.batching.dialogues import DialogueData, build_dialogues, modality_means
+from emowb.batching.normalise import feature_stats, speaker_normalise
+from emowb.config import Config, ConfigError, require, setting
 from emowb.data.corpus import Corpus
-from emowb.data.dialogues import DialogueData, build_dialogues, feature_stats, modality_means, speaker_normalise
 from emowb.data.splits import Split, given_split, make_splits
 from emowb.eval.contexts import parse_contexts
 from emowb.features.base import FeatureSet
 from emowb.features.store import load_features
 from emowb.models.cogmen import COGMEN, CogmenConfig, MissingFill
 from emowb.train.masking import MaskingConfig, build_masker
-from emowb.train.trainer import VOLATILE_FIELDS, FitResult, TrainConfig, Trainer
+from emowb.train.api import TrainLoss
+from emowb.train.trainer import FitResult, RunRecord, TrainConfig, Trainer, TrainerError, load_best
 from emowb.types import Modality, Protocol
 from emowb.utils import seed_everything
 
 __all__ = ["DataConfig", "RunConfig", "PreparedData", "LoadedRun", "make_fold_splits", "load_inputs",
-           "prepare_data", "build_model", "train_run", "evaluate_run", "load_run", "load_trained"]
+           "prepare_data", "build_model", "run_record", "train_run", "evaluate_run", "load_run",
+           "StoredRun", "load_trained"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -55,7 +57,8 @@ class DataConfig(Config):
             (label-free speaker normalisation; not in COGMEN).
     """
 
-    corpus: str = ""
+    corpus: str = setting("", changes_results=False,
+                          help="corpus folder (it enters identities by its content fingerprint, not its path)")
     features: dict[str, str] = dataclasses.field(default_factory=dict)
     protocol: str = "fixed"
     fold: str | None = None
@@ -64,7 +67,7 @@ class DataConfig(Config):
     test_groups: tuple[str, ...] | None = None
     k: int = 5
     standardize: bool = True
-    per_speaker: bool = False
+    per_speaker: bool = True
 
     def validate(self) -> None:
         for code in self.features:
@@ -142,8 +145,8 @@ def prepare_data(corpus: Corpus, features: Mapping[Modality, FeatureSet], split:
     """Cached train / dev / test dialogues for ``split`` (statistics from training dialogues)."""
     feats = {m: features[m] for m in model.mods}
     if per_speaker:
-        feats = speaker_normalise(corpus, feats)
-    stats = feature_stats(corpus, feats, split.train) if standardize else None
+        feats = speaker_normalise(corpus, feats, over="corpus", invalid="zero")
+    stats = feature_stats(feats, corpus.subset(split.train)["utt_id"].tolist()) if standardize else None
     common = dict(graph=model.graph_spec(), stats=stats, speaker_index=model.speaker_index)
     train = DialogueData(build_dialogues(corpus, feats, dialogue_ids=split.train, **common))
     if not split.dev:
@@ -172,9 +175,32 @@ def _pick_fold(splits: list[Split], fold: str | None) -> Split:
     raise ConfigError(f"no fold {fold!r}; folds are {[s.name for s in splits]}")
 
 
+def run_record(cfg: RunConfig, *, split: Split, corpus: Corpus,
+               features: Mapping[Modality, FeatureSet] | None = None, method: str = "cogmen",
+               variant: str | None = None, inputs: Mapping | None = None,
+               corpus_fingerprint: str | None = None) -> RunRecord:
+    """The :class:`~emowb.train.trainer.RunRecord` of a COGMEN run (a plain run, an experiment's
+    run, a triplet-KD teacher or student).
+
+    Its identity covers ``cfg`` (fields that change results), the split, the corpus' content
+    fingerprint, the configuration of each feature set the model reads and ``inputs`` (e.g. the
+    KD loss and teacher of a student). ``corpus_fingerprint``: the corpus' fingerprint when the
+    caller has it already (it is a hash over the whole table).
+    """
+    extra: dict = {}
+    if features is not None:
+        extra["features"] = {m.value: dict(features[m].config) for m in cfg.model.mods if m in features}
+    extra.update(inputs or {})
+    fp = corpus_fingerprint or corpus.fingerprint()
+    return RunRecord(method=method, config=cfg, split=split, corpus_fingerprint=fp,
+                     seed=cfg.train.seed, variant=variant, inputs=extra)
+
+
 def train_run(cfg: RunConfig, *, run_dir: str | Path | None, corpus: Corpus | None = None,
               features: Mapping[Modality, FeatureSet] | None = None, split: Split | None = None,
-              loss=None, resume: bool = True, callbacks=(), prepared: PreparedData | None = None) -> FitResult:
+              loss=None, resume: bool = True, callbacks=(), prepared: PreparedData | None = None,
+              make_loss: Callable[[COGMEN], TrainLoss] | None = None,
+              record: RunRecord | None = None) -> FitResult:
     """Train one run (see the module docstring).
 
     Args:
@@ -186,56 +212,94 @@ def train_run(cfg: RunConfig, *, run_dir: str | Path | None, corpus: Corpus | No
         resume: continue an interrupted run in ``run_dir``.
         callbacks: passed to the :class:`~emowb.train.trainer.Trainer`.
         prepared: pre-built dialogues (e.g. with extra per-utterance tensors attached).
+        make_loss: instead of ``loss``: builds the loss from the freshly initialised model (e.g.
+            a KD loss whose projection depends on the model's width; its own weights are then
+            initialised right after the model's).
+        record: the run's :class:`~emowb.train.trainer.RunRecord` (default: :func:`run_record`
+            of ``cfg``); its config must be ``cfg``.
     """
+    if loss is not None and make_loss is not None:
+        raise ValueError("train_run: pass loss or make_loss, not both")
     if corpus is None or features is None:
         corpus, features = load_inputs(cfg.data, cfg.model.mods)
     if split is None:
         split = _pick_fold(make_fold_splits(corpus, cfg.data), cfg.data.fold)
+    if record is None:
+        record = run_record(cfg, split=split, corpus=corpus, features=features)
+    elif record.config != cfg:
+        raise ValueError("train_run: record.config is not the run's configuration")
     data = prepared or prepare_data(corpus, features, split, model=cfg.model, standardize=cfg.data.standardize,
                                     per_speaker=cfg.data.per_speaker)
     seed_everything(cfg.train.seed)  # the model's initial weights depend on the seed only
     model = build_model(cfg.model, data, len(corpus.labels))
+    if make_loss is not None:
+        loss = make_loss(model)
     masker = (build_masker(cfg.masking, modalities=cfg.model.mods, dims=data.dims)
               if cfg.masking is not None else None)
     contexts = parse_contexts(list(cfg.contexts) if cfg.contexts else None, cfg.model.mods)
     select = cfg.select_context or Modality.code(cfg.model.mods)
     trainer = Trainer(model, config=cfg.train, train=data.train, dev=data.dev, test=data.test,
                       labels=corpus.labels, run_dir=run_dir, loss=loss, train_transform=masker,
-                      contexts=contexts, select_context=select, callbacks=callbacks,
-                      run_config={"config": _record(cfg), "split": split.to_json(),
-                                  "corpus_fingerprint": corpus.fingerprint()},
-                      normalise_record=_normalise_record)
+                      contexts=contexts, select_context=select, callbacks=callbacks, run_config=record)
     return trainer.fit(resume=resume)
 
 
-def _record(cfg: RunConfig) -> dict:
-    """The run config as saved: without fields that do not change results (a resume may alter them)."""
-    d = cfg.to_dict()
-    for k in VOLATILE_FIELDS:
-        d["train"].pop(k, None)
-    return d
+@dataclasses.dataclass
+class StoredRun:
+    """What a run folder's ``config.json`` says the run was (:func:`load_run`).
+
+    Attributes:
+        method, variant, fold, seed, identity: see :class:`~emowb.train.trainer.RunRecord`.
+        config: the run's configuration (:class:`RunConfig` for COGMEN runs and triplet-KD
+            students and teachers, :class:`~emowb.kd.emodistill.EmoDistillConfig` narrowed to the
+            run for EmoDistill students).
+        split: the :class:`~emowb.data.splits.Split` trained on.
+        corpus_fingerprint: the corpus' content fingerprint.
+        record: the whole ``run`` block (method-specific inputs such as ``kd``).
+    """
+
+    method: str
+    variant: str | None
+    fold: str
+    seed: int | None
+    identity: str | None
+    config: Config
+    split: Split
+    corpus_fingerprint: str | None
+    record: dict
 
 
-def _normalise_record(rec: dict) -> dict:
-    run = rec.get("run")
-    if isinstance(run, dict) and isinstance(run.get("config"), dict):
-        try:
-            run["config"] = json.loads(json.dumps(_record(RunConfig.from_dict(run["config"])), default=str))
-        except (ValueError, TypeError):
-            pass
-    return rec
+def load_run(run_dir: str | Path) -> StoredRun:
+    """The configuration and split a run folder was trained with, for every method.
 
-
-def load_run(run_dir: str | Path) -> tuple[RunConfig, Split]:
-    """The :class:`RunConfig` and :class:`Split` a run folder was trained with."""
-    rec = json.loads((Path(run_dir) / "config.json").read_text())
-    run = rec.get("run", {})
+    Reads the ``run`` block of ``config.json`` (:class:`~emowb.train.trainer.RunRecord`; its
+    ``config_type`` names the configuration class); run folders written before records had a
+    method (plain COGMEN runs and triplet-KD students) are read too.
+    """
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir} is not a run folder (no config.json)")
+    run = json.loads(path.read_text()).get("run") or {}
     if "config" not in run or "split" not in run:
-        raise ConfigError(f"{run_dir}/config.json was not written by train_run (no run config / split)")
+        raise ConfigError(f"{run_dir}/config.json holds no run record (no run config / split): it was "
+                          "not written by an experiment method or train_run")
+    method = run.get("method") or ("triplet" if (run.get("kd") or {}).get("method") == "triplet" else "cogmen")
+    cls = RunConfig                                  # records without a config_type: COGMEN runs
+    if run.get("config_type"):
+        module, _, name = run["config_type"].partition(":")
+        try:
+            cls = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError) as e:
+            raise ConfigError(f"{run_dir}: cannot load the run's configuration class "
+                              f"{run['config_type']!r} ({e})") from None
     s = run["split"]
     split = Split(s["name"], tuple(s["train"]), tuple(s["dev"]), tuple(s["test"]),
                   tuple(s["score_speakers"]) if s.get("score_speakers") is not None else None)
-    return RunConfig.from_dict(run["config"]), split
+    config = cls.from_dict(run["config"])
+    seed = run.get("seed", getattr(getattr(config, "train", None), "seed", None))
+    return StoredRun(method=method, variant=run.get("variant"), fold=run.get("fold", split.name), seed=seed,
+                     identity=run.get("identity"), config=config, split=split,
+                     corpus_fingerprint=run.get("corpus_fingerprint"), record=run)
 
 
 @dataclasses.dataclass
@@ -256,16 +320,20 @@ def load_trained(run_dir: str | Path, *, corpus: Corpus | None = None,
     The dialogues are rebuilt exactly as for training (same split, same standardisation
     statistics from the training dialogues), and ``checkpoints/best.pt`` is loaded.
     """
-    cfg, split = load_run(run_dir)
+    stored = load_run(run_dir)
+    cfg, split = stored.config, stored.split
+    if not isinstance(cfg, RunConfig):
+        raise ConfigError(f"{run_dir} is a {stored.method} run, not a COGMEN run: load_trained rebuilds "
+                          "COGMEN runs (plain, experiment and triplet-KD runs)")
     if corpus is None or features is None:
         corpus, features = load_inputs(cfg.data, cfg.model.mods)
     data = prepare_data(corpus, features, split, model=cfg.model, standardize=cfg.data.standardize,
                                     per_speaker=cfg.data.per_speaker)
     model = build_model(cfg.model, data, len(corpus.labels))
-    best = Path(run_dir) / "checkpoints" / "best.pt"
-    if not best.is_file():
-        raise ConfigError(f"{run_dir} has no checkpoints/best.pt (the run has not finished an epoch)")
-    model.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["model"])
+    try:
+        load_best(model, run_dir)
+    except TrainerError as e:
+        raise ConfigError(str(e)) from None
     return LoadedRun(cfg, split, corpus, data, model.eval())
 
 

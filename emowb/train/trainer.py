@@ -1,7 +1,7 @@
 """One trainer for every model in the workbench.
 
 :class:`Trainer` trains any ``nn.Module`` whose ``forward(batch)`` returns a
-:class:`~emowb.train.api.ModelOutput`, with a pluggable :class:`~emowb.train.api.TrainLoss`
+:class:`~emowb.models.output.ModelOutput`, with a pluggable :class:`~emowb.train.api.TrainLoss`
 (cross-entropy by default), an optional random batch transform (masked training), and a set of
 evaluation contexts (modality subsets). It does:
 
@@ -17,8 +17,10 @@ evaluation contexts (modality subsets). It does:
 Run folder::
 
     RUN/
-      config.json          everything that defines the run (train config, caller's run config,
-                           model class, contexts, masking, labels)
+      config.json          everything that defines the run: train config (its result fields),
+                           the run record (``run``: method, variant, fold, seed, identity, the
+                           run's config, split, corpus fingerprint, KD inputs; see
+                           :class:`RunRecord`), model class, contexts, masking, labels
       history.csv          per epoch: lr, train loss (+ parts), dev loss and metrics, mask counts
       metrics.json         best epoch; dev and test metrics per evaluation context
       predictions.parquet  utt_id, dialogue_id, split, context, scored, y_true, y_pred, p_<label>
@@ -48,23 +50,121 @@ from torch import nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from emowb.config import Config, require
+from emowb.config import SCHEMA_VERSION, Config, identity, require, setting
 from emowb.eval.metrics import SCALAR_METRICS, compute_metrics
-from emowb.train.api import CrossEntropyLoss, ModelOutput, TrainLoss
+from emowb.models.output import ModelOutput
+from emowb.train.api import CrossEntropyLoss, TrainLoss
 from emowb.utils import atomic_path, resolve_device, seed_everything, stable_hash, write_json
 
 __all__ = ["Optimizer", "LrMonitor", "TrainConfig", "Trainer", "TrainerError", "Evaluation",
-           "FitResult", "RUN_FILES"]
+           "FitResult", "RUN_FILES", "RunRecord", "load_best", "is_finished"]
 
 RUN_FILES = ("config.json", "history.csv", "metrics.json", "predictions.parquet", "embeddings.npz",
              "checkpoints/best.pt")
 
-# fields that do not change what a run computes (a resume may change them)
-VOLATILE_FIELDS = ("progress", "keep_last", "save_train_embeddings")
 
 
 class TrainerError(RuntimeError):
     """A run that cannot start or resume (e.g. a run folder holding a different config)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRecord:
+    """What a run is, as every method records it: the ``run`` block of ``config.json``.
+
+    One shape for every method (COGMEN runs, triplet-KD students and teachers, EmoDistill
+    students)::
+
+        {"schema": SCHEMA_VERSION, "method": "triplet", "variant": "<row label>", "fold": "logo-Ses05",
+         "seed": 0, "identity": "<hash>", "config": {<the run's config>},
+         "config_type": "emowb.train.run:RunConfig", "split": {<the split>},
+         "corpus_fingerprint": "<hash>", **inputs}      # e.g. "features": {...}, "kd": {...}
+
+    Attributes:
+        method: the method's name (``cogmen``, ``triplet``, ``emodistill``).
+        config: the run's configuration (:class:`~emowb.train.run.RunConfig` for COGMEN runs and
+            triplet-KD students, the experiment's config narrowed to the run for EmoDistill);
+            :func:`emowb.train.run.load_run` reads it back.
+        split: the :class:`~emowb.data.splits.Split` trained on.
+        corpus_fingerprint: the corpus' content fingerprint (not its path).
+        seed: the run's training seed.
+        variant: the row label of the run (not part of the identity: two rows may share a run).
+        inputs: the other inputs that change results, JSON-ready (feature-set configurations,
+            the KD loss and the teachers' cache keys).
+    """
+
+    method: str
+    config: Config
+    split: Any
+    corpus_fingerprint: str
+    seed: int
+    variant: str | None = None
+    inputs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        clash = {"schema", "method", "variant", "fold", "seed", "identity", "config", "config_type", "split",
+                 "corpus_fingerprint"} & set(self.inputs)
+        if clash:
+            raise ValueError(f"RunRecord.inputs must not use the record's own keys {sorted(clash)}")
+
+    @property
+    def identity(self) -> str:
+        """:func:`emowb.config.identity` of everything that changes the run's results."""
+        return identity(self.config, corpus_fingerprint=self.corpus_fingerprint, method=self.method,
+                        split=self.split.to_json(), inputs=dict(self.inputs))
+
+    def to_json(self) -> dict:
+        cls = type(self.config)
+        return _json_ready({"schema": SCHEMA_VERSION, "method": self.method, "variant": self.variant,
+                            "fold": self.split.name, "seed": self.seed, "identity": self.identity,
+                            "config": self.config.to_dict(), "config_type": f"{cls.__module__}:{cls.__qualname__}",
+                            "split": self.split.to_json(), "corpus_fingerprint": self.corpus_fingerprint,
+                            **self.inputs})
+
+    def canonical(self, stored: Mapping[str, Any]) -> dict:
+        """A stored ``run`` block in the form two records of the same run agree on.
+
+        The configuration is re-read through the current config class and reduced to the fields
+        that change results (:meth:`~emowb.config.Config.result_dict`), so a runtime option or a
+        field added later with its default does not make it another run; the row label, the
+        config's class path and the stored identity hash are left out (the fields it hashes are
+        compared themselves).
+        """
+        out = {k: v for k, v in _json_ready(dict(stored)).items()
+               if k not in ("variant", "identity", "config_type")}
+        if isinstance(out.get("config"), dict):
+            out["config"] = _reparse(out["config"], type(self.config))
+        return out
+
+
+def _json_ready(x: Any) -> Any:
+    return json.loads(json.dumps(x, default=str))
+
+
+def _reparse(d: dict, cls: type) -> dict:
+    """``d`` read through ``cls`` and reduced to the fields that change results (``d`` if it does not parse)."""
+    try:
+        return _json_ready(cls.from_dict(d).result_dict())
+    except (ValueError, TypeError):
+        return d
+
+
+def is_finished(run_dir: str | Path) -> bool:
+    """Whether a trainer run folder holds a finished run (its ``metrics.json`` is written last)."""
+    return (Path(run_dir) / "metrics.json").is_file()
+
+
+def load_best(model: nn.Module, run_dir: str | Path) -> nn.Module:
+    """Load a run folder's best checkpoint (``checkpoints/best.pt``) into ``model``; return it.
+
+    Raises:
+        TrainerError: the run has no best checkpoint (it has not finished an epoch).
+    """
+    best = Path(run_dir) / "checkpoints" / "best.pt"
+    if not best.is_file():
+        raise TrainerError(f"{run_dir} has no checkpoints/best.pt (the run has not finished an epoch)")
+    model.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["model"])
+    return model
 
 
 class Optimizer(str, enum.Enum):
@@ -107,7 +207,7 @@ class TrainConfig(Config):
 
     epochs: int = 50
     batch_size: int = 32
-    lr: float = 1e-4
+    lr: float = setting(1e-3, help="learning rate (the reference implementation uses 1e-4: see the reference preset)")
     weight_decay: float = 1e-8
     optimizer: Optimizer = Optimizer.ADAM
     max_grad_value: float | None = None
@@ -121,11 +221,18 @@ class TrainConfig(Config):
     device: str = "auto"
     amp: bool = True
     deterministic: bool = True
-    num_threads: int | None = None
-    progress: bool = True
+    num_threads: int | None = setting(
+        None, help="torch intra-op threads during fit (None = leave as is). It is part of a run's "
+                   "identity: another thread count splits floating-point reductions differently, so "
+                   "losses (and at times the selected epoch) differ in the last bits")
+    progress: bool = setting(True, changes_results=False, help="tqdm progress bars")
     eval_test_each_epoch: bool = False
-    keep_last: bool = True
-    save_train_embeddings: bool = False
+    keep_last: bool = setting(True, changes_results=False,
+                              help="keep checkpoints/last.pt after a finished run (only what is kept on disk)")
+    save_train_embeddings: bool = setting(
+        False, changes_results=False,
+        help="also write training-set embeddings to embeddings.npz (computed after the results, "
+             "with the best model)")
 
     def validate(self) -> None:
         require(self.epochs >= 1, f"TrainConfig.epochs must be >= 1, got {self.epochs}")
@@ -198,11 +305,9 @@ class Trainer:
             (masked training); it may set ``batch.info[...]`` strings that are counted per epoch.
         contexts: name -> ``f(batch) -> batch`` evaluation contexts (default: one, ``"all"``).
         select_context: the context whose dev score selects the model (default: the first).
-        run_config: the caller's description of the run (saved in ``config.json``).
+        run_config: what the run is: a :class:`RunRecord` (every experiment method passes one;
+            saved as the ``run`` block of ``config.json``), or a plain JSON-ready mapping.
         callbacks: ``f(epoch, row)`` called after each epoch's checkpoint is written.
-        normalise_record: maps a ``config.json`` record to a canonical form before a resumed
-            run's record is compared with the current one (``train_run`` re-reads its run config
-            through :class:`~emowb.train.run.RunConfig`).
     """
 
     def __init__(self, model: nn.Module, *, config: TrainConfig, train, dev, test=None,
@@ -210,9 +315,8 @@ class Trainer:
                  loss: TrainLoss | None = None,
                  train_transform: Callable[[Any, torch.Generator], Any] | None = None,
                  contexts: Mapping[str, Callable[[Any], Any]] | None = None,
-                 select_context: str | None = None, run_config: Mapping | None = None,
-                 callbacks: Sequence[Callable[[int, dict], None]] = (),
-                 normalise_record: Callable[[dict], dict] | None = None) -> None:
+                 select_context: str | None = None, run_config: RunRecord | Mapping | None = None,
+                 callbacks: Sequence[Callable[[int, dict], None]] = ()) -> None:
         self.model = model
         self.config = config
         self.train_data, self.dev_data, self.test_data = train, dev, test
@@ -225,9 +329,8 @@ class Trainer:
         if self.select_context not in self.contexts:
             raise ValueError(f"select_context {self.select_context!r} is not among the contexts "
                              f"{list(self.contexts)}")
-        self.run_config = dict(run_config or {})
+        self.run_config = run_config if isinstance(run_config, RunRecord) else dict(run_config or {})
         self.callbacks = list(callbacks)
-        self.normalise_record = normalise_record
         self.device = torch.device(resolve_device(config.device))
 
     # ----------------------------------------------------------------- helpers
@@ -237,12 +340,12 @@ class Trainer:
         return contextlib.nullcontext()
 
     def _config_record(self) -> dict:
-        train = {k: v for k, v in self.config.to_dict().items() if k not in VOLATILE_FIELDS}
         transform = self.train_transform
         masking = getattr(transform, "config", None)
+        run = self.run_config
         return {
-            "train": train,
-            "run": self.run_config,
+            "train": self.config.result_dict(),
+            "run": run.to_json() if isinstance(run, RunRecord) else run,
             "model": {"class": type(self.model).__name__,
                       "n_parameters": int(sum(p.numel() for p in self.model.parameters())),
                       "config": self.model.config.to_dict() if isinstance(getattr(self.model, "config", None), Config) else None},
@@ -256,30 +359,24 @@ class Trainer:
         }
 
     def _canonical(self, record: dict) -> dict:
-        """A config record re-read through the current config classes.
+        """A config record re-read through the current config classes, result fields only.
 
-        So a run folder written before a config class gained a field (with its default) still
-        counts as the same run; a changed value does not.
+        So a run folder written before a config class gained a field (with its default), or with
+        other runtime options (``progress``...: ``changes_results=False``), still counts as the
+        same run; a changed value of a field that changes results does not.
         """
-        rec = json.loads(json.dumps(record, default=str))
-
-        def reparse(d, cls):
-            try:
-                return json.loads(json.dumps(cls.from_dict(d).to_dict(), default=str))
-            except (ValueError, TypeError):
-                return d
-
+        rec = _json_ready(record)
         if isinstance(rec.get("train"), dict):
-            rec["train"] = {k: v for k, v in reparse(rec["train"], TrainConfig).items() if k not in VOLATILE_FIELDS}
+            rec["train"] = _reparse(rec["train"], TrainConfig)
         model_cfg = getattr(self.model, "config", None)
         if isinstance(model_cfg, Config) and isinstance(rec.get("model", {}).get("config"), dict):
-            rec["model"]["config"] = reparse(rec["model"]["config"], type(model_cfg))
+            rec["model"]["config"] = _reparse(rec["model"]["config"], type(model_cfg))
         masking = getattr(self.train_transform, "config", None)
         tt = rec.get("train_transform")
         if isinstance(masking, Config) and isinstance(tt, dict) and isinstance(tt.get("config"), dict):
-            tt["config"] = reparse(tt["config"], type(masking))
-        if self.normalise_record is not None:
-            rec = self.normalise_record(rec)
+            tt["config"] = _reparse(tt["config"], type(masking))
+        if isinstance(self.run_config, RunRecord) and isinstance(rec.get("run"), dict):
+            rec["run"] = self.run_config.canonical(rec["run"])
         return rec
 
     def _paths(self) -> dict[str, Path]:

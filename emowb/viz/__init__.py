@@ -8,5 +8,7 @@
 - :func:`save_figure` — PNG + PDF into ``figures/``.
 """
 
-from emowb.viz.figures import save_figure  # noqa: F401
-from emowb.viz.runs import RunView, read_run  # noqa: F401
+from emowb.viz.figures import save_figure
+from emowb.viz.runs import RunView, read_run
+
+__all__ = ["save_figure", "RunView", "read_run"]

@@ -6,11 +6,11 @@
 # (A only), the student without and with KD, and COGMEN-A against COGMEN-Mask, both on audio only.
 
 # %% tags=["parameters"]
-workdir = "out/demo"
-figures_dir = "figures"
-kd_dir = ""
-masking_dir = ""
-split = "test"
+workdir: str = 'out/demo'  # the workspace: corpus, runs, results (relative to the repository root)
+figures_dir: str = ''  # where figures go (PNG + PDF); empty: <workdir>/figures (emowb demo: figures/)
+kd_dir: str = ''  # a triplet-KD output folder ('': the latest)
+masking_dir: str = ''  # a masking-table folder ('': the latest)
+split: str = 'test'  # train | dev | test
 
 # %%
 from IPython.display import display

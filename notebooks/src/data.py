@@ -11,17 +11,17 @@
 # missing). Point `corpus` at any corpus folder (e.g. an IEMOCAP import) to inspect that instead.
 
 # %% tags=["parameters"]
-workdir = "out/demo"
-figures_dir = "figures"
-corpus = ""
-dialogues = 30
-corpus_seed = 0
-utterances = [18, 32]
-device = "auto"
-threads = 1
-examples = 2
-probe = True
-features = ["egemaps", "openface-au", "minilm"]
+workdir: str = 'out/demo'  # the workspace: corpus, runs, results (relative to the repository root)
+figures_dir: str = ''  # where figures go (PNG + PDF); empty: <workdir>/figures (emowb demo: figures/)
+corpus: str = ''  # '': <workdir>/synth (generated if missing); a corpus folder; or a COGMEN pickle
+dialogues: int = 30  # number of dialogues (spread round-robin over sessions). (generated synthetic corpus)
+corpus_seed: int = 0  # the seed; same seed + same config -> byte-identical corpus. (generated synthetic corpus)
+utterances: list[int] = [18, 32]  # (min, max) utterances per dialogue, uniform. (generated synthetic corpus)
+device: str = 'auto'  # auto | cpu | cuda[:N]; amp: bf16 autocast on CUDA (never on CPU).
+threads: int = 1  # torch CPU threads
+examples: int = 2  # utterances per emotion to listen to
+probe: bool = True  # run the linear modality probes
+features: list[str] = ['egemaps', 'openface-au', 'minilm']  # feature sets to extract and probe
 
 # %%
 import matplotlib

@@ -10,15 +10,15 @@
 # points in the common map.
 
 # %% tags=["parameters"]
-workdir = "out/demo"
-figures_dir = "figures"
-kd_dir = ""
-fold = ""
-seed = -1
-split = "test"
-n_neighbors = 15
-min_dist = 0.1
-align = "none"
+workdir: str = 'out/demo'  # the workspace: corpus, runs, results (relative to the repository root)
+figures_dir: str = ''  # where figures go (PNG + PDF); empty: <workdir>/figures (emowb demo: figures/)
+kd_dir: str = ''  # a triplet-KD output folder ('': the latest in the workspace)
+fold: str = ''  # fold to show ('': the first)
+seed: int = -1  # seed to show (-1: the first)
+split: str = 'test'  # train | dev | test
+n_neighbors: int = 15  # UMAP n_neighbors
+min_dist: float = 0.1  # UMAP min_dist
+align: str = 'none'  # none | procrustes | cca: align differing embedding widths
 
 # %%
 import pandas as pd

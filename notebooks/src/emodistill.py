@@ -15,30 +15,30 @@
 # trains on a CPU; `ssl` uses a local HuBERT / wav2vec2 / WavLM folder (`ssl_model`).
 
 # %% tags=["parameters"]
-workdir = "out/demo"
-figures_dir = "figures"
-corpus = ""
-dialogues = 30
-corpus_seed = 0
-utterances = [18, 32]
-device = "auto"
-threads = 1
-backbone = "mlp"
-ssl_model = ""
-alpha = 1.0
-beta = 1.0
-gamma = 1.0
-tau_linguistic = 4.0
-tau_prosodic = 1.0
-taus = [1.0, 4.0]
-sweeps = True
-protocol = "fixed"
-folds = []
-seeds = [0]
-epochs = 20
-teacher_epochs = 20
-prosodic_channels = [8, 16, 32, 64]
-per_speaker = True  # z-score each speaker's audio with their own statistics (label-free)
+workdir: str = 'out/demo'  # the workspace: corpus, runs, results (relative to the repository root)
+figures_dir: str = ''  # where figures go (PNG + PDF); empty: <workdir>/figures (emowb demo: figures/)
+corpus: str = ''  # '': <workdir>/synth (generated if missing); a corpus folder; or a COGMEN pickle
+dialogues: int = 30  # number of dialogues (spread round-robin over sessions). (generated synthetic corpus)
+corpus_seed: int = 0  # the seed; same seed + same config -> byte-identical corpus. (generated synthetic corpus)
+utterances: list[int] = [18, 32]  # (min, max) utterances per dialogue, uniform. (generated synthetic corpus)
+device: str = 'auto'  # auto | cpu | cuda[:N]; amp: bf16 autocast on CUDA (never on CPU).
+threads: int = 1  # torch CPU threads
+backbone: str = 'mlp'  # Backbone. One of: cnn, mlp, ssl, ssl-pooled.
+ssl_model: str = ''  # local folder of the SSL encoder (backbone ssl).
+alpha: float = 1.0  # the three weights (poster eq. 5).
+beta: float = 1.0  # the three weights (poster eq. 5).
+gamma: float = 1.0  # the three weights (poster eq. 5).
+tau_linguistic: float = 4.0  # per-teacher temperatures. Defaults follow the poster's finding: soft logits (high τ) for the strong linguistic teacher, hard (τ: 1) for the weak prosodic one.
+tau_prosodic: float = 1.0  # per-teacher temperatures. Defaults follow the poster's finding: soft logits (high τ) for the strong linguistic teacher, hard (τ: 1) for the weak prosodic one.
+taus: list[float] = [1.0, 4.0]  # temperatures of the two sweeps
+sweeps: bool = True  # run the two temperature sweeps
+protocol: str = 'fixed'  # the speaker-independent protocol (make_splits; folds: fold-name suffixes to run).
+folds: list[str] = []  # fold names to run (empty: all of the protocol)
+seeds: list[int] = [0]  # student seeds.
+epochs: int = 20  # the student's maximum epochs
+teacher_epochs: int = 20  # the teachers' maximum epochs
+prosodic_channels: list[int] = [8, 16, 32, 64]  # output channels of the residual blocks (the poster's "4-layer ResNet2D": four). (its stem uses the first)
+per_speaker: bool = True  # z-score the audio inputs (the prosodic teacher's LLDs, the student's log-mel / functionals) per speaker with that speaker's own statistics first (label-free speaker normalisation, as DataConfig.per_speaker for COGMEN).
 
 # %%
 import matplotlib.pyplot as plt

@@ -8,11 +8,11 @@
 # shape of the findings, not the values.
 
 # %% tags=["parameters"]
-workdir = "out/demo"
-figures_dir = "figures"
-masking_dir = ""
-kd_dir = ""
-emodistill_dir = ""
+workdir: str = 'out/demo'  # the workspace: corpus, runs, results (relative to the repository root)
+figures_dir: str = ''  # where figures go (PNG + PDF); empty: <workdir>/figures (emowb demo: figures/)
+masking_dir: str = ''  # a masking-table folder ('': the latest)
+kd_dir: str = ''  # a triplet-KD output folder ('': the latest)
+emodistill_dir: str = ''  # an EmoDistill output folder ('': the latest)
 
 # %%
 from IPython.display import Markdown, display

@@ -7,31 +7,31 @@
 # time. Runs use the GPU when there is one (`device = "auto"`).
 
 # %% tags=["parameters"]
-workdir = "out/demo"
-figures_dir = "figures"
-corpus = ""
-dialogues = 30
-corpus_seed = 0
-utterances = [18, 32]
-device = "auto"
-threads = 1
-audio_features = "egemaps"
-video_features = "openface-au"
-per_speaker = True
-protocol = "fixed"
-folds = []
-seeds = [0]
-epochs = 25
-lr = 0.001
-batch_size = 16
-patience = 8
-hidden_size = 100
-seq_layers = 2
-seq_ff = 512
-gnn_heads = 7
-modalities = "av"
-mask = "none"
-graph = "window"
+workdir: str = 'out/demo'  # the workspace: corpus, runs, results (relative to the repository root)
+figures_dir: str = ''  # where figures go (PNG + PDF); empty: <workdir>/figures (emowb demo: figures/)
+corpus: str = ''  # '': <workdir>/synth (generated if missing); a corpus folder; or a COGMEN pickle
+dialogues: int = 30  # number of dialogues (spread round-robin over sessions). (generated synthetic corpus)
+corpus_seed: int = 0  # the seed; same seed + same config -> byte-identical corpus. (generated synthetic corpus)
+utterances: list[int] = [18, 32]  # (min, max) utterances per dialogue, uniform. (generated synthetic corpus)
+device: str = 'auto'  # auto | cpu | cuda[:N]; amp: bf16 autocast on CUDA (never on CPU).
+threads: int = 1  # torch CPU threads
+audio_features: str = 'egemaps'  # stored feature set of the audio modality
+video_features: str = 'openface-au'  # stored feature set of the video modality
+per_speaker: bool = True  # first z-score each speaker's features with that speaker's own statistics (label-free speaker normalisation; not in COGMEN).
+protocol: str = 'fixed'  # fixed | logo | loso | kfold (see splits) or given / given:<name> (the split recorded in the corpus, e.g. COGMEN's).
+folds: list[str] = []  # fold names to run (empty: the first fold for single runs, all for experiments)
+seeds: list[int] = [0]  # training seeds.
+epochs: int = 25  # maximum epochs (the reference trains 55 on IEMOCAP-4).
+lr: float = 0.001  # learning rate (the reference implementation uses 1e-4: see the reference preset)
+batch_size: int = 16  # dialogues per batch (reference 32).
+patience: int = 8  # early stopping after this many epochs without a dev improvement (None: off). (the learning rate halves after patience // 2)
+hidden_size: int = 100  # SeqContext output width and graph layer width (reference: 100).
+seq_layers: int = 2  # transformer encoder layers in SeqContext (reference: 2).
+seq_ff: int = 512  # feed-forward width of each encoder layer (torch default 2048, as the reference).
+gnn_heads: int = 7  # TransformerConv heads (the SLT paper's "GNN: 7").
+modalities: str = 'av'  # input modalities, e.g. "av" (order always a, v, t).
+mask: str = 'none'  # none | utterance | feature (the four scenarios, random masking at that granularity) | unimodal (random masking of a one-modality model)
+graph: str = 'window'  # GraphKind (window | past | disjoint); wp, wf: windows (-1: unbounded). One of: window, past, disjoint.
 
 # %%
 from IPython.display import display

@@ -7,11 +7,15 @@ kind        source                                                        option
 ==========  ============================================================  =====================
 manifest    CSV / TSV / Parquet with the canonical columns                labels, name
 iemocap     the raw IEMOCAP release (Session1..5)                         classes 4|6|all, sessions
-cogmen      COGMEN's ``IEMOCAP_features_4.pkl`` ... (``cogmen.py``)        see that module
 ravdess     RAVDESS ``Actor_*/03-01-...wav`` (or ``.mp4``)                 classes 4|all, channel
 crema-d     CREMA-D ``AudioWAV/1001_DFA_ANG_XX.wav``                       classes 4|all
 emodb       EmoDB ``03a01Fa.wav`` / ``.flac``                              classes 4|all
 ==========  ============================================================  =====================
+
+COGMEN's pickles (``IEMOCAP_features_4.pkl`` ...) hold feature vectors as well as the corpus:
+:mod:`emowb.data.importers.cogmen` reads them and writes the corpus, and
+:func:`emowb.features.imported.import_cogmen` also stores the feature sets; the registry with
+every kind, ``cogmen`` included, is :data:`emowb.features.imported.IMPORTERS` (``emowb import``).
 
 Every file-based importer also takes ``copy_media`` (see ``_common``: by default audio is
 referenced by absolute path, not copied). Exclusions (labels outside the chosen set, missing
@@ -20,8 +24,6 @@ files, names that do not parse) are counted in ``corpus.json`` ``extra.excluded`
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 from typing import Callable
 
@@ -31,20 +33,12 @@ from emowb.data.importers.filenames import import_cremad, import_emodb, import_r
 from emowb.data.importers.iemocap import import_iemocap
 from emowb.data.importers.manifest import import_manifest
 
-
-def import_cogmen(src: str | os.PathLike, out_dir: str | os.PathLike, **kw) -> Corpus:
-    """Lazy entry to ``emowb.data.importers.cogmen.import_cogmen`` (COGMEN's pickles)."""
-    name = "emowb.data.importers.cogmen"
-    if importlib.util.find_spec(name) is None:
-        raise SourceError("the 'cogmen' importer (emowb/data/importers/cogmen.py) is not part of "
-                          "this installation")
-    return importlib.import_module(name).import_cogmen(src, out_dir, **kw)
-
+__all__ = ["IMPORTERS", "SourceError", "import_corpus", "import_cremad", "import_emodb", "import_iemocap",
+           "import_manifest", "import_ravdess"]
 
 IMPORTERS: dict[str, Callable[..., Corpus]] = {
     "manifest": import_manifest,
     "iemocap": import_iemocap,
-    "cogmen": import_cogmen,
     "ravdess": import_ravdess,
     "crema-d": import_cremad,
     "emodb": import_emodb,
@@ -59,9 +53,7 @@ def import_corpus(kind: str, src: str | os.PathLike, out_dir: str | os.PathLike,
         SourceError: the source cannot be read (the message names the file).
     """
     if kind not in IMPORTERS:
-        raise ValueError(f"unknown importer {kind!r}; choose one of {sorted(IMPORTERS)}")
+        hint = " (COGMEN pickles: emowb.features.imported.import_corpus)" if kind == "cogmen" else ""
+        raise ValueError(f"unknown importer {kind!r}; choose one of {sorted(IMPORTERS)}{hint}")
     return IMPORTERS[kind](src, out_dir, **opts)
 
-
-__all__ = ["IMPORTERS", "SourceError", "import_corpus", "import_cogmen", "import_cremad",
-           "import_emodb", "import_iemocap", "import_manifest", "import_ravdess"]

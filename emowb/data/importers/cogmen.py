@@ -1,4 +1,4 @@
-"""Importer for COGMEN's preprocessed IEMOCAP pickles (feature-only corpora).
+"""Reader for COGMEN's preprocessed IEMOCAP pickles (feature-only corpora): the corpus part.
 
 Two formats are read (``kind="auto"`` tells them apart):
 
@@ -22,9 +22,11 @@ What is written (``out_dir``):
   ``label_cogmen`` (the pickle's integer label);
 - labels in COGMEN's order: 4 classes ``hap, sad, neu, ang`` -> happy, sad, neutral, angry;
   6 classes ``hap, sad, neu, ang, exc, fru`` (+ excited, frustrated);
-- feature sets ``cogmen-a`` (audio, 100-d), ``cogmen-v`` (video, 512-d), ``cogmen-t`` (text)
-  stored with :func:`emowb.features.store.save_features`. An utterance whose vector holds
-  NaN/inf is kept, zeroed and marked invalid with a note;
+- feature sets ``cogmen-a`` (audio, 100-d), ``cogmen-v`` (video, 512-d), ``cogmen-t`` (text):
+  this module returns the per-utterance vectors (:func:`import_cogmen_corpus`); the features
+  layer (:func:`emowb.features.imported.import_cogmen`, which does both steps) stores them with
+  :func:`emowb.features.store.save_features`. An utterance whose vector holds NaN/inf is kept,
+  zeroed and marked invalid with a note;
 - ``corpus.json`` ``extra["splits"]["cogmen"]`` = the original train/dev/test dialogue lists
   (use protocol ``given`` / ``given:cogmen``), ``extra["cogmen"]`` = format, file, label order.
 
@@ -33,21 +35,21 @@ Only unpickle files you trust: pickle can run code.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import re
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from emowb.data.corpus import Corpus
 from emowb.data.importers._common import SourceError, write_corpus
-from emowb.features.base import FeatureSet
-from emowb.features.store import save_features
 from emowb.types import Modality
 
-__all__ = ["import_cogmen", "load_cogmen_pickle", "CogmenSample", "COGMEN_LABELS"]
+__all__ = ["import_cogmen_corpus", "CogmenImport", "load_cogmen_pickle", "CogmenSample", "COGMEN_LABELS",
+           "FEATURE_NAMES"]
 
 #: COGMEN's label order (``dataset_label_dict``) and emowb's names for them.
 COGMEN_LABELS = {
@@ -56,7 +58,25 @@ COGMEN_LABELS = {
         ("exc", "excited"), ("fru", "frustrated")),
 }
 _SESSION = re.compile(r"^(Ses\d+)")
+#: The feature sets a COGMEN pickle holds, by modality.
 FEATURE_NAMES = {Modality.AUDIO: "cogmen-a", Modality.VIDEO: "cogmen-v", Modality.TEXT: "cogmen-t"}
+
+
+@dataclasses.dataclass
+class CogmenImport:
+    """A written COGMEN corpus and the pickle's feature vectors, not yet stored as feature sets.
+
+    Attributes:
+        corpus: the saved corpus.
+        utt_ids: the utterance ids, in the order of ``vectors``' rows.
+        vectors: modality -> one float64 vector per utterance, as read (widths not yet checked).
+        file: the pickle's file name (recorded in the feature sets' config).
+    """
+
+    corpus: Corpus
+    utt_ids: list[str]
+    vectors: dict[Modality, list[np.ndarray]]
+    file: str
 
 
 class CogmenSample:
@@ -159,10 +179,13 @@ def _dialogue_records(obj: Any, kind: str, dev_share: float) -> tuple[list[dict]
     return recs, split
 
 
-def import_cogmen(src: str | os.PathLike, out_dir: str | os.PathLike, *, kind: str = "auto",
-                  classes: int | str | None = None, name: str | None = None, dev_share: float = 0.1,
-                  split_name: str = "cogmen") -> Corpus:
-    """Import a COGMEN pickle into a canonical feature-only corpus (see the module docstring).
+def import_cogmen_corpus(src: str | os.PathLike, out_dir: str | os.PathLike, *, kind: str = "auto",
+                         classes: int | str | None = None, name: str | None = None, dev_share: float = 0.1,
+                         split_name: str = "cogmen") -> CogmenImport:
+    """Write the canonical feature-only corpus of a COGMEN pickle; return it with the pickle's vectors.
+
+    The feature sets are *not* stored here (that is the features layer's job:
+    :func:`emowb.features.imported.import_cogmen` calls this, then stores them).
 
     Args:
         src: ``IEMOCAP_features_4.pkl``, ``IEMOCAP_features.pkl`` or ``data_iemocap_4.pkl``.
@@ -174,11 +197,12 @@ def import_cogmen(src: str | os.PathLike, out_dir: str | os.PathLike, *, kind: s
         split_name: name of the recorded split (``extra["splits"][split_name]``).
 
     Returns:
-        The saved :class:`~emowb.data.corpus.Corpus` (feature sets stored in its cache).
+        A :class:`CogmenImport`: the saved corpus and, per modality of :data:`FEATURE_NAMES`, one
+        vector per utterance.
 
     Raises:
-        SourceError: unreadable pickle, inconsistent lengths, unknown labels or speakers, feature
-            vectors of inconsistent width (each names the dialogue / utterance).
+        SourceError: unreadable pickle, inconsistent lengths, unknown labels or speakers (each
+            names the dialogue / utterance).
     """
     src = Path(src)
     obj = load_cogmen_pickle(src)
@@ -239,22 +263,4 @@ def import_cogmen(src: str | os.PathLike, out_dir: str | os.PathLike, *, kind: s
                           provenance=f"COGMEN preprocessed IEMOCAP pickle {src.name} ({detected} format)",
                           licence="IEMOCAP (USC SAIL) licence: research use, no redistribution",
                           extra=info_extra)
-    utt_ids = [r["utt_id"] for r in rows]
-    for m, fname in FEATURE_NAMES.items():
-        save_features(corpus, _feature_set(fname, m, utt_ids, vecs[m], src.name))
-    return corpus
-
-
-def _feature_set(name: str, m: Modality, utt_ids: Sequence[str], vecs: list[np.ndarray], file: str) -> FeatureSet:
-    dims = [v.size for v in vecs]
-    width = max(set(dims), key=dims.count)
-    bad = [i for i, d in enumerate(dims) if d != width]
-    if bad:
-        raise SourceError(f"{name}: utterance {utt_ids[bad[0]]!r} has a {dims[bad[0]]}-d vector, the others "
-                          f"{width}-d ({len(bad)} utterance(s) differ)")
-    values = np.stack(vecs).astype(np.float32) if vecs else np.zeros((0, width), np.float32)
-    finite = np.isfinite(values).all(axis=1)
-    values[~finite] = 0.0
-    notes = ["" if ok else "non-finite values in the COGMEN pickle (zeroed)" for ok in finite]
-    return FeatureSet(name=name, modality=m, utt_ids=list(utt_ids), values=values, valid=finite, notes=notes,
-                      config={"source": "cogmen-pickle", "file": file})
+    return CogmenImport(corpus=corpus, utt_ids=[r["utt_id"] for r in rows], vectors=vecs, file=src.name)

@@ -4,5 +4,7 @@
 >>> corpus = generate("data/synth", SynthConfig(dialogues=50, seed=0))   # doctest: +SKIP
 """
 
-from emowb.data.synth.generate import generate  # noqa: F401
-from emowb.data.synth.params import SynthConfig  # noqa: F401
+from emowb.data.synth.generate import generate
+from emowb.data.synth.params import SynthConfig
+
+__all__ = ["SynthConfig", "generate"]

@@ -28,8 +28,8 @@ from emowb.features.base import FeatureError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from emowb.data.importers import IMPORTERS
     from emowb.features.extract import FEATURE_SETS
+    from emowb.features.imported import IMPORTERS
 
     p = sub.add_parser("import", help="import a corpus into the canonical format",
                        description="Import a corpus (IEMOCAP, RAVDESS, CREMA-D, EmoDB, COGMEN "
@@ -81,7 +81,7 @@ def _fail(e: Exception) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from emowb.data.importers import import_corpus
+    from emowb.features.imported import import_corpus
 
     opts = _options(args.option)
     if args.classes is not None:

@@ -105,7 +105,8 @@ def _preset(name: str, *, has_roles: bool = False) -> dict:
     if name == "reference":
         # the reference implementation: no padding mask, raw features, 55 epochs, best dev F1,
         # speakers indexed M=0 / F=1 when the corpus records roles (COGMEN pickles do)
-        out = {"reference": True, "standardize": False, "epochs": 55, "patience": None}
+        out = {"reference": True, "standardize": False, "per_speaker": False, "lr": 1e-4, "epochs": 55,
+               "patience": None}
         if has_roles:
             out["speaker_index"] = "role"
         return out
@@ -132,13 +133,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         flat["epochs"] = a.epochs
     flat.update(_sets(a.sets))
     cfg = RunConfig.from_params(**flat)
-    if a.mask == "unimodal":
-        cfg = cfg.replace(masking=MaskingConfig.unimodal(cfg.model.modalities[0]))
-    elif a.mask != "none":
-        mods = cfg.model.mods
-        cfg = cfg.replace(masking=MaskingConfig(p_full={m.value: 0.6 / len(mods) for m in mods},
-                                                granularity=a.mask) if len(mods) != 2 else
-                          MaskingConfig(p_full={m.value: 0.3 for m in mods}, granularity=a.mask))
+    cfg = cfg.replace(masking=MaskingConfig.from_mode(a.mask, cfg.model.modalities))
     res = train_run(cfg, run_dir=a.out)
     print(f"best epoch {res.best_epoch}; run folder {a.out}")
     for split in ("dev", "test"):
@@ -175,7 +170,7 @@ def cmd_experiment(a: argparse.Namespace) -> int:
             corpus = Corpus.load(corpus_dir, check_files=False)
             print(f"reusing imported corpus {corpus_dir}")
         else:
-            from emowb.data.importers.cogmen import import_cogmen
+            from emowb.features.imported import import_cogmen
 
             corpus = import_cogmen(src, corpus_dir)
             print(f"imported {src} -> {corpus_dir}: {corpus!r}")

@@ -28,12 +28,13 @@ import pandas as pd
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
+from emowb.batching.normalise import FeatureStats, feature_stats, speaker_normalise
 from emowb.data.corpus import Corpus
 from emowb.data.splits import Split
-from emowb.features.base import FeatureError, FeatureSet
+from emowb.features.base import FeatureSet
 
-__all__ = ["UtteranceBatch", "UtteranceData", "InputStats", "UtteranceSplits", "input_stats",
-           "build_utterance_data", "build_utterance_splits", "speaker_normalise_inputs", "UtteranceDataError"]
+__all__ = ["UtteranceBatch", "UtteranceData", "UtteranceSplits", "build_utterance_data",
+           "build_utterance_splits", "speaker_normalise_inputs", "UtteranceDataError"]
 
 #: Batches per length bucket when shuffling (bigger = more random, more padding).
 BUCKET_BATCHES = 8
@@ -228,14 +229,6 @@ class UtteranceData:
 
 
 # --------------------------------------------------------------------------- building
-@dataclasses.dataclass(frozen=True)
-class InputStats:
-    """Per-dimension mean and std of each input over the training utterances (frames)."""
-
-    mean: dict[str, np.ndarray]
-    std: dict[str, np.ndarray]
-
-
 def _rows(fs: FeatureSet, utt_ids: Sequence[str]):
     idx = fs.index_of(list(utt_ids))
     if fs.values is not None:
@@ -243,76 +236,19 @@ def _rows(fs: FeatureSet, utt_ids: Sequence[str]):
     return [fs.sequences[i] for i in idx], fs.valid[idx], [fs.notes[i] for i in idx]
 
 
-def input_stats(features: Mapping[str, FeatureSet], utt_ids: Sequence[str],
-                names: Sequence[str] | None = None) -> InputStats:
-    """Mean / std per dimension of each named input over the valid rows (frames) of ``utt_ids``.
-
-    A dimension with no spread gets std 1 (only centred).
-    """
-    means, stds = {}, {}
-    for name in (names if names is not None else list(features)):
-        rows, valid, _ = _rows(features[name], utt_ids)
-        if isinstance(rows, np.ndarray):
-            v = rows[valid].astype(np.float64)
-        else:
-            kept = [r for r, ok in zip(rows, valid) if ok]
-            v = np.concatenate(kept, 0).astype(np.float64) if kept else np.zeros((0, 1))
-        if v.shape[0] == 0:
-            raise FeatureError(f"input {name!r}: no valid training utterance to compute statistics from")
-        mu, sd = v.mean(0), v.std(0)
-        sd[sd < 1e-8] = 1.0
-        means[name], stds[name] = mu.astype(np.float32), sd.astype(np.float32)
-    return InputStats(means, stds)
-
-
 def speaker_normalise_inputs(corpus: Corpus, features: Mapping[str, FeatureSet],
                              names: Sequence[str] | None = None) -> dict[str, FeatureSet]:
-    """Z-score each speaker's features with that speaker's own statistics (vectors and frames).
+    """Per-speaker z-scoring of utterance inputs (vectors and frames), invalid rows left as they are.
 
-    Label-free, so legitimate for test speakers too (the same normalisation as
-    :func:`emowb.data.dialogues.speaker_normalise`, extended to frame sequences: a speaker's
-    statistics are over all frames of its valid utterances). Invalid utterances are left as they
-    are; the returned sets record ``"speaker_normalised": True`` in their config (cache keys change).
-
-    Args:
-        names: the inputs to normalise (default all); the others are returned unchanged.
+    :func:`emowb.batching.normalise.speaker_normalise` with ``over="features", invalid="keep"``
+    (the behaviour the utterance-level models have always had; the dialogue inputs use
+    ``over="corpus", invalid="zero"``).
     """
-    t = corpus.table
-    spk_of = dict(zip(t["utt_id"], t["speaker"]))
-    out = dict(features)
-    for name in (names if names is not None else list(features)):
-        fs = features[name]
-        unknown = [u for u in fs.utt_ids if u not in spk_of]
-        if unknown:
-            raise UtteranceDataError(f"input {name!r}: utterance {unknown[0]!r} is not in corpus {corpus.name!r}")
-        speakers = np.array([spk_of[u] for u in fs.utt_ids])
-        if fs.values is not None:
-            vals = fs.values.copy()
-        else:
-            seqs = list(fs.sequences)
-        for s in np.unique(speakers):
-            rows = np.flatnonzero((speakers == s) & fs.valid)
-            if rows.size == 0:
-                continue
-            if fs.values is not None:
-                v = vals[rows].astype(np.float64)
-            else:
-                v = np.concatenate([seqs[i] for i in rows], 0).astype(np.float64)
-            mu, sd = v.mean(0), v.std(0)
-            sd[sd < 1e-8] = 1.0
-            if fs.values is not None:
-                vals[rows] = ((v - mu) / sd).astype(np.float32)
-            else:
-                for i in rows:
-                    seqs[i] = ((seqs[i] - mu) / sd).astype(np.float32)
-        cfg = {**fs.config, "speaker_normalised": True}
-        out[name] = (dataclasses.replace(fs, values=vals, config=cfg) if fs.values is not None
-                     else dataclasses.replace(fs, sequences=seqs, config=cfg))
-    return out
+    return speaker_normalise(corpus, features, names, over="features", invalid="keep")
 
 
 def build_utterance_data(corpus: Corpus, features: Mapping[str, FeatureSet], utt_ids: Sequence[str], *,
-                         scored: np.ndarray | None = None, stats: InputStats | None = None,
+                         scored: np.ndarray | None = None, stats: FeatureStats | None = None,
                          invalid: str = "raise") -> UtteranceData:
     """An :class:`UtteranceData` of ``utt_ids`` (in that order) with the named feature sets as inputs.
 
@@ -364,7 +300,7 @@ class UtteranceSplits:
     train: UtteranceData
     dev: UtteranceData
     test: UtteranceData | None
-    stats: InputStats | None
+    stats: FeatureStats | None
 
     def parts(self) -> dict[str, UtteranceData]:
         out = {"train": self.train, "dev": self.dev}
@@ -395,7 +331,7 @@ def build_utterance_splits(corpus: Corpus, split: Split, features: Mapping[str, 
     if not ids["dev"]:
         raise UtteranceDataError(f"split {split.name}: no dev utterance; early stopping needs dev_share > 0")
     names = list(features) if standardize is True else ([] if standardize is False else list(standardize))
-    stats = input_stats(features, ids["train"], names) if names else None
+    stats = feature_stats(features, ids["train"], names) if names else None
     test_scored = split.test_mask(t)[t["dialogue_id"].isin(set(split.test)).to_numpy()]
     if ids["test"] and not test_scored.any():
         raise UtteranceDataError(f"split {split.name}: no scored test utterance")

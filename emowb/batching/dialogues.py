@@ -4,7 +4,7 @@
 :class:`Dialogue` per conversation, computed **once**: features per modality (T, D_m), an
 availability mask (T, M) taken from ``FeatureSet.valid``, speaker indices (T,), labels (T,),
 utterance ids, a scored mask, and the dialogue's graph edges (built with tensor ops by
-:mod:`emowb.models.graph`). :func:`collate` pads a list of dialogues into a :class:`Batch`
+:mod:`emowb.batching.graph`). :func:`collate` pads a list of dialogues into a :class:`Batch`
 (B, T_max, ...) with a padding mask and a PyG-style concatenated node list (N = Σ T_b nodes,
 edges offset per dialogue).
 
@@ -16,6 +16,10 @@ through one code path.
 Speaker indices (:class:`SpeakerIndex`): ``appearance`` numbers a dialogue's speakers by first
 appearance (the first speaker is 0); ``role`` uses a table column ``role`` (the COGMEN importer
 writes 'M'/'F') mapped through ``roles`` (COGMEN's ``{"M": 0, "F": 1}`` by default).
+
+Standardisation statistics (:func:`~emowb.batching.normalise.feature_stats`) and per-speaker
+normalisation (:func:`~emowb.batching.normalise.speaker_normalise`) are in
+:mod:`emowb.batching.normalise`, shared with the utterance batches.
 """
 
 from __future__ import annotations
@@ -29,14 +33,14 @@ import pandas as pd
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
+from emowb.batching.graph import EdgeConvention, GraphKind, dialogue_edges
+from emowb.batching.normalise import FeatureStats
 from emowb.data.corpus import Corpus
 from emowb.features.base import FeatureError, FeatureSet
-from emowb.models.graph import EdgeConvention, GraphKind, dialogue_edges
 from emowb.types import Modality
 
-__all__ = ["SpeakerIndex", "GraphSpec", "FeatureStats", "Dialogue", "Batch", "DialogueData",
-           "build_dialogues", "collate", "feature_stats", "modality_means", "speaker_normalise",
-           "DialogueError"]
+__all__ = ["SpeakerIndex", "GraphSpec", "Dialogue", "Batch", "DialogueData", "build_dialogues", "collate",
+           "modality_means", "DialogueError"]
 
 
 class DialogueError(ValueError):
@@ -52,7 +56,7 @@ class SpeakerIndex(str, enum.Enum):
 
 @dataclasses.dataclass(frozen=True)
 class GraphSpec:
-    """Which graph each dialogue gets (see :mod:`emowb.models.graph`)."""
+    """Which graph each dialogue gets (see :mod:`emowb.batching.graph`)."""
 
     wp: int = 5
     wf: int = 5
@@ -63,14 +67,6 @@ class GraphSpec:
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", GraphKind(self.kind))
         object.__setattr__(self, "convention", EdgeConvention(self.convention))
-
-
-@dataclasses.dataclass(frozen=True)
-class FeatureStats:
-    """Per-modality mean and std over the *available* utterances of a set of dialogues."""
-
-    mean: dict[Modality, np.ndarray]
-    std: dict[Modality, np.ndarray]
 
 
 @dataclasses.dataclass
@@ -183,60 +179,6 @@ def _vector_values(fs: FeatureSet, m: Modality) -> None:
     if fs.modality is not m:
         raise FeatureError(f"feature set {fs.name!r} describes modality {fs.modality.value!r} but was "
                            f"given for {m.value!r}")
-
-
-def feature_stats(corpus: Corpus, features: Mapping[Modality, FeatureSet],
-                  dialogue_ids: Sequence[str]) -> FeatureStats:
-    """Mean / std of each modality over the available utterances of ``dialogue_ids``.
-
-    A dimension with zero spread gets std 1 (it is then only centred). A modality with no
-    available utterance in these dialogues is an error (nothing to standardise with).
-    """
-    rows = corpus.subset(dialogue_ids)
-    means, stds = {}, {}
-    for m, fs in features.items():
-        m = Modality(m)
-        _vector_values(fs, m)
-        idx = fs.index_of(rows["utt_id"].tolist())
-        ok = fs.valid[idx]
-        if not ok.any():
-            raise FeatureError(f"feature set {fs.name!r}: no available utterance among the "
-                               f"{len(idx)} of the given dialogues; cannot compute statistics")
-        v = fs.values[idx[ok]].astype(np.float64)
-        mu, sd = v.mean(0), v.std(0)
-        sd[sd < 1e-8] = 1.0
-        means[m], stds[m] = mu.astype(np.float32), sd.astype(np.float32)
-    return FeatureStats(means, stds)
-
-
-def speaker_normalise(corpus: Corpus, features: Mapping[Modality | str, FeatureSet]) -> dict[Modality, FeatureSet]:
-    """Z-score every speaker's vectors with that speaker's own mean / std (per modality).
-
-    Label-free and per speaker, so it is legitimate for test speakers too (their statistics come
-    from their own utterances, never from labels). It removes voice / face identity offsets that
-    a speaker-independent split otherwise leaves to the model. Unavailable utterances are ignored
-    in the statistics and stay zero; a speaker with no available utterance is left as is.
-    """
-    t = corpus.table
-    spk = t["speaker"].to_numpy()
-    out = {}
-    for m, fs in features.items():
-        m = Modality(m)
-        _vector_values(fs, m)
-        idx = fs.index_of(t["utt_id"].tolist())
-        vals = fs.values.copy()
-        for s in np.unique(spk):
-            rows = idx[spk == s]
-            ok = rows[fs.valid[rows]]
-            if ok.size == 0:
-                continue
-            v = vals[ok].astype(np.float64)
-            sd = v.std(0)
-            sd[sd < 1e-8] = 1.0
-            vals[ok] = ((v - v.mean(0)) / sd).astype(np.float32)
-        vals[~fs.valid] = 0.0
-        out[m] = dataclasses.replace(fs, values=vals, config={**fs.config, "speaker_normalised": True})
-    return out
 
 
 def _speaker_indices(did: str, speakers: Sequence[str], roles_col: Sequence[str] | None,

@@ -1,9 +1,11 @@
 """Log-mel spectrograms without torchaudio: ``torch.stft`` + the mel filterbank of ``transformers``.
 
 :class:`LogMel` is an ``nn.Module`` (waveform (B, S) -> (B, T, n_mels), usable inside a model on
-any device); :func:`logmel_features` computes it once per utterance of a corpus and caches the
-result as a sequence :class:`~emowb.features.base.FeatureSet` (``CORPUS/features/logmel-<hash>``),
-so CPU training of the light student does not recompute spectrograms every epoch.
+any device); :class:`LogMelExtractor` (the registered feature set ``logmel``, see
+:func:`emowb.features.extract.logmel_features`) computes it once per utterance of a corpus and
+caches the result as a sequence :class:`~emowb.features.base.FeatureSet`
+(``CORPUS/features/logmel-<hash>``), so CPU training of the light student does not recompute
+spectrograms every epoch.
 
 Frames: ``n_fft`` = 400 (25 ms at 16 kHz), hop 160 (10 ms, the eGeMAPS LLD rate), Hann window,
 centred; power spectrum -> HTK/Slaney mel filterbank (``transformers.audio_utils.mel_filter_bank``)
@@ -18,11 +20,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from emowb.data.corpus import Corpus
-from emowb.features.base import FeatureSet
-from emowb.features.common import AudioPolicy, Extractor, audio_jobs, read_job
+from emowb.features.base import Extractor, FeatureSet
+from emowb.features.common import AudioPolicy, audio_jobs, read_job
 from emowb.types import Modality
 
-__all__ = ["LogMel", "LogMelExtractor", "logmel_features", "load_waveforms"]
+__all__ = ["LogMel", "LogMelExtractor", "load_waveforms"]
 
 
 class LogMel(nn.Module):
@@ -99,14 +101,6 @@ class LogMelExtractor(Extractor):
                     valid.append(True)
                 notes.append(note)
         return self._feature_set(corpus, sequences=seqs, valid=valid, notes=notes)
-
-
-def logmel_features(corpus: Corpus, **params) -> FeatureSet:
-    """The corpus' log-mel frames from the feature cache, computed and stored on first use
-    (``emowb.features.extract(corpus, "logmel", **params)``)."""
-    from emowb.features.extract import extract
-
-    return extract(corpus, "logmel", **params)
 
 
 def load_waveforms(corpus: Corpus, *, sr: int = 16000, max_duration: float | None = 30.0,

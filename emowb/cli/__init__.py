@@ -1,20 +1,31 @@
-"""The ``emowb`` command. Each area registers its own subcommands (``register(subparsers)``)."""
+"""The ``emowb`` command. Each area registers its own subcommands (``register(subparsers)``).
+
+The command-line modules sit on top of every other layer: :mod:`emowb.cli.data` (synth, corpus,
+splits), :mod:`emowb.cli.features` (import, features, feature-sets), :mod:`emowb.cli.train`
+(train, experiment, evaluate), :mod:`emowb.cli.kd` (kd ...), :mod:`emowb.cli.notebook`
+(notebooks, demo).
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
+
+from emowb.config import ConfigError
+
+__all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
 # Modules that contribute subcommands; each defines ``register(subparsers)``. A module that is
 # not part of this installation is skipped; one that exists but fails to import is an error.
 COMMAND_MODULES = (
-    "emowb.data.cli",        # synth, corpus info, splits
-    "emowb.features.cli",    # import, features
-    "emowb.train.cli",       # train, evaluate, experiments
-    "emowb.kd.cli",          # distillation
-    "emowb.notebook.cli",    # notebooks, demo
+    "emowb.cli.data",        # synth, corpus info, splits
+    "emowb.cli.features",    # import, features
+    "emowb.cli.train",       # train, evaluate, experiments
+    "emowb.cli.kd",          # distillation
+    "emowb.cli.notebook",    # notebooks, demo
 )
 
 
@@ -48,6 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except ConfigError as e:
+        # a configuration the user typed: one line naming the key and the fix, no traceback
+        # (EMOWB_TRACEBACK=1 shows it)
+        if os.environ.get("EMOWB_TRACEBACK"):
+            raise
+        print(f"emowb {args.command}: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
