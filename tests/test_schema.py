@@ -144,3 +144,29 @@ def test_papermill_help_documents_typed_parameters():
     assert r.returncode == 0, r.stderr
     assert re.search(r"alpha: float \(default 1\.0\)\s+weight of the triplet term", r.stdout), r.stdout
     assert re.search(r"seq_ff: int \(default 512\)", r.stdout), r.stdout
+
+
+def test_cli_and_notebooks_share_one_configuration(tmp_path, capsys):
+    """kd.ipynb run by ``emowb notebooks`` and ``emowb kd triplet`` with the same parameters (the
+    corpus named by another path) land in one folder: the CLI trains nothing again."""
+    from emowb.cli import main
+    from emowb.notebook.runner import run_notebooks
+
+    work = tmp_path / "w"
+    run_notebooks(work, size="tiny", only=["kd"], log=None)
+    (folder,) = (work / "kd").iterdir()
+    stamps = {p: p.stat().st_mtime_ns for p in work.rglob("metrics.json")}
+    assert len(stamps) >= 3                                       # teacher, KD student, student
+    corpus = Path("..") / ".." / work.relative_to(work.anchor) / "synth"   # a different spelling
+    assert main(["kd", "triplet", str(work.anchor / corpus), "--workdir", str(work), "--size", "tiny"]) == 0
+    assert f"results in {folder}" in capsys.readouterr().out
+    assert sorted((work / "kd").iterdir()) == [folder]
+    assert {p: p.stat().st_mtime_ns for p in work.rglob("metrics.json")} == stamps
+    # a parameter that changes results gets its own folder
+    assert main(["kd", "triplet", str(work / "synth"), "--workdir", str(work), "--size", "tiny",
+                 "--alpha", "0.5"]) == 0
+    assert len(list((work / "kd").iterdir())) == 2
+    capsys.readouterr()
+    assert main(["kd", "triplet", str(work / "synth"), "--workdir", str(work), "--set", "alpah=1"]) == 2
+    err = capsys.readouterr().err
+    assert "alpah" in err and "did you mean 'alpha'" in err and "Traceback" not in err

@@ -2,18 +2,19 @@
 
 ::
 
-    emowb kd triplet CORPUS --out OUT [--features a=egemaps,v=openface-au] [--protocol logo]
-                     [--folds Ses04,Ses05] [--seeds 0,1,2] [--teacher-mask none|utterance|feature]
-                     [--set alpha=1 --set mining=hard --set train.epochs=30 ...]
-    emowb kd emodistill CORPUS --out OUT [--backbone cnn|mlp|ssl|ssl-pooled] [--ssl-model DIR]
-                     [--teachers linguistic,prosodic] [--set tau_prosodic=1 --set beta=0.5 ...]
-    emowb kd ablations CORPUS --out OUT [--taus 0.5,1,2,4,8] [--no-sweeps] [...]
+    emowb kd triplet CORPUS [--out OUT | --workdir W] [--size demo] [--alpha 1 --mining hard ...]
+                     [--protocol logo --folds Ses04,Ses05 --seeds 0,1,2] [--set train.epochs=30 ...]
+    emowb kd emodistill CORPUS [--out OUT] [--backbone cnn|mlp|ssl|ssl-pooled] [--teachers linguistic,prosodic]
+    emowb kd ablations CORPUS [--out OUT] [--taus 0.5,1,2,4,8] [--sweeps false] [...]
     emowb kd cache CORPUS                      # list the cached teacher outputs
 
-``--set key=value`` takes any field of :class:`~emowb.kd.triplet.TripletConfig` /
-:class:`~emowb.kd.emodistill.EmoDistillConfig` as a flat key (``alpha``, ``margin``,
-``tau_linguistic``, ``student.hidden``, ``train.epochs`` ...; values are JSON when they parse as
-JSON, e.g. ``--set 'teachers=["prosodic"]'``).
+The options are the parameters of ``kd.ipynb`` / ``emodistill.ipynb``, generated from the same
+schema (``emowb kd triplet --help`` lists them with their defaults); ``--size`` starts from a
+notebook preset, and ``--set key=value`` reaches any other field of
+:class:`~emowb.kd.triplet.TripletConfig` / :class:`~emowb.kd.emodistill.EmoDistillConfig`
+(``train.epochs``, ``student.hidden``, ``teacher.seq_heads`` ...; JSON values). Without ``--out``
+results go to ``<workdir>/kd/<identity>`` (``emodistill/<identity>``), the folder the notebooks use
+for the same configuration, so a configuration run from either is found by the other.
 """
 
 from __future__ import annotations
@@ -21,26 +22,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-from emowb.config import parse_assignments
+from emowb.cli._schema import add_schema_options, apply_sets, schema_params
 
 __all__ = ["register"]
 
-
-def _csv(s: str | None, cast=str):
-    if s is None:
-        return None
-    return [cast(x.strip()) for x in s.split(",") if x.strip()]
+# Parameters of the notebooks that do not apply to a corpus named on the command line.
+_NOT_OPTIONS = ("corpus", "figures_dir", "dialogues", "corpus_seed", "utterances")
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, notebook: str) -> None:
     p.add_argument("corpus", help="corpus folder")
-    p.add_argument("--out", required=True, help="output folder (finished runs are reused)")
-    p.add_argument("--protocol", help="fixed | logo | loso | kfold (default: logo)")
-    p.add_argument("--folds", help="comma-separated fold-name suffixes, e.g. Ses04,Ses05 (default: all)")
-    p.add_argument("--seeds", help="comma-separated seeds (default 0,1,2)")
-    p.add_argument("--threads", type=int, help="torch threads for training (e.g. 1 on a shared CPU)")
-    p.add_argument("--device", help="auto | cpu | cuda[:N]")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any config field (repeatable)")
+    p.add_argument("--out", help="output folder (finished runs are reused; default: the workspace "
+                                 "folder of this configuration, as the notebook uses)")
+    add_schema_options(p, notebook, skip=_NOT_OPTIONS)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,21 +42,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                         description="Knowledge distillation into speech-only students.")
     ks = kd.add_subparsers(dest="kd_command", metavar="METHOD")
 
-    p = ks.add_parser("triplet", help="COGMEN AV teacher -> A student, triplet loss (Table 1)")
-    _common(p)
-    p.add_argument("--features", default="a=egemaps,v=openface-au", help="modality=feature-set pairs")
-    p.add_argument("--teacher-mask", choices=("none", "utterance", "feature"), default="none",
-                   help="train the teacher with masked training (COGMEN-Mask as teacher)")
+    p = ks.add_parser("triplet", help="COGMEN AV teacher -> A student, triplet loss (Table 1)",
+                      description="Triplet KD with the parameters of kd.ipynb.")
+    _common(p, "kd")
     p.set_defaults(func=cmd_triplet)
 
-    p = ks.add_parser("emodistill", help="EmoDistill with the configured loss, vs the student without KD")
+    p = ks.add_parser("emodistill", help="EmoDistill with the configured loss, vs the student without KD",
+                      description="EmoDistill with the parameters of emodistill.ipynb (its sweeps aside).")
     _emodistill_args(p)
     p.set_defaults(func=cmd_emodistill)
 
-    p = ks.add_parser("ablations", help="EmoDistill's ablation table and temperature sweeps in one call")
+    p = ks.add_parser("ablations", help="EmoDistill's ablation table and temperature sweeps in one call",
+                      description="The ablation table and temperature sweeps, as emodistill.ipynb runs them.")
     _emodistill_args(p)
-    p.add_argument("--taus", default="0.5,1,2,4,8", help="temperatures of the sweeps")
-    p.add_argument("--no-sweeps", action="store_true", help="only the ablation table")
     p.set_defaults(func=cmd_ablations)
 
     p = ks.add_parser("cache", help="list the cached teacher outputs of a corpus")
@@ -72,92 +64,55 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _emodistill_args(p: argparse.ArgumentParser) -> None:
-    _common(p)
-    p.add_argument("--backbone", choices=("cnn", "mlp", "ssl", "ssl-pooled"), help="student backbone (default cnn)")
-    p.add_argument("--ssl-model", help="local SSL model folder (backbone ssl / ssl-pooled)")
+    _common(p, "emodistill")
     p.add_argument("--teachers", help="comma-separated teachers of the default loss (default linguistic,prosodic)")
 
 
-def _train_overrides(a, flat: dict, prefixes: tuple[str, ...]) -> None:
-    for pre in prefixes:
-        if a.threads is not None:
-            flat.setdefault(f"{pre}.num_threads", a.threads)
-        if a.device is not None:
-            flat.setdefault(f"{pre}.device", a.device)
-
-
-def _protocol_overrides(a, flat: dict, *, protocol_key: str) -> None:
-    """--protocol, --folds and --seeds into flat configuration keys (only those given)."""
-    if a.protocol:
-        flat[protocol_key] = a.protocol
-    if a.folds:
-        flat["folds"] = _csv(a.folds)
-    if a.seeds:
-        flat["seeds"] = _csv(a.seeds, int)
-
-
 def cmd_triplet(a) -> int:
-    import torch
+    from emowb.notebook import ops
 
-    from emowb.kd.triplet import TripletConfig, run_triplet
-    from emowb.train.masking import MaskingConfig
-
-    flat = {"data.corpus": a.corpus, "data.features": dict(x.split("=", 1) for x in _csv(a.features))}
-    _protocol_overrides(a, flat, protocol_key="data.protocol")
-    _train_overrides(a, flat, ("train", "teacher_train"))
-    flat.update(parse_assignments(a.set, flag="--set"))
-    cfg = TripletConfig.from_params(**flat)
-    if a.teacher_mask != "none":
-        cfg = cfg.replace(teacher_masking=MaskingConfig(granularity=a.teacher_mask))
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    res = run_triplet(cfg, a.out)
+    nb, rest = schema_params(a, "kd", corpus=a.corpus)
+    corpus = ops.prepare(nb, [nb.audio_features, nb.video_features])
+    config = apply_sets(nb.triplet_config(corpus.root), rest, notebook="kd")
+    nb.use_threads()
+    res = ops.run_kd(nb, corpus, config=config, out_dir=a.out)
     print(res.table)
+    print(f"results in {res.out_dir}")
     return 0
 
 
-def _emodistill_config(a):
-    from emowb.kd.emodistill import EmoDistillConfig
+def _emodistill(a):
+    from emowb.notebook import ops
 
-    flat = {"corpus": a.corpus}
-    _protocol_overrides(a, flat, protocol_key="protocol")
-    if a.backbone:
-        flat["student.backbone"] = a.backbone
-    if a.ssl_model:
-        flat["student.ssl_model"] = a.ssl_model
-        flat["ssl_features_model"] = a.ssl_model
+    nb, rest = schema_params(a, "emodistill", corpus=a.corpus)
     if a.teachers is not None:
-        flat["loss.teachers"] = _csv(a.teachers)
-    _train_overrides(a, flat, ("train", "teacher_train"))
-    flat.update(parse_assignments(a.set, flag="--set"))
-    return EmoDistillConfig.from_params(**flat)
+        rest["loss.teachers"] = [t.strip() for t in a.teachers.split(",") if t.strip()]
+    corpus = ops.prepare(nb)
+    config = apply_sets(nb.config(corpus.root), rest, notebook="emodistill")
+    nb.use_threads()
+    return nb, corpus, config
 
 
 def cmd_emodistill(a) -> int:
-    import torch
-
     from emowb.kd.emodistill import KDVariant, run_variants
 
-    cfg = _emodistill_config(a)
-    if a.threads:
-        torch.set_num_threads(a.threads)
+    nb, corpus, cfg = _emodistill(a)
     variants = [KDVariant(name="EmoDistill", loss=cfg.loss),
                 KDVariant(name="no KD", loss=cfg.loss.replace(teachers=()))]
-    res = run_variants(cfg, a.out, variants, teachers_alone=cfg.loss.teachers, stem="emodistill")
+    out = a.out or nb.out_dir(corpus.root, cfg)
+    res = run_variants(cfg, out, variants, corpus=corpus, teachers_alone=cfg.loss.teachers, stem="emodistill")
     print(res.table)
+    print(f"results in {out}")
     return 0
 
 
 def cmd_ablations(a) -> int:
-    import torch
+    from emowb.notebook import ops
 
-    from emowb.kd.emodistill import run_ablations
-
-    cfg = _emodistill_config(a)
-    if a.threads:
-        torch.set_num_threads(a.threads)
-    res = run_ablations(cfg, a.out, taus=_csv(a.taus, float), sweeps=not a.no_sweeps)
+    nb, corpus, cfg = _emodistill(a)
+    res = ops.run_emodistill(nb, corpus, config=cfg, out_dir=a.out)
     print(res.text)
+    print(f"results in {res.ablation.out_dir}")
     return 0
 
 

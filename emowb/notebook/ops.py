@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from emowb.data.corpus import Corpus
-from emowb.notebook.params import (ConfusionNotebook, EmbeddingsNotebook, KDNotebook, MaskingNotebook,
-                                   NotebookConfig, TrainNotebook, Workspace, latest)
+from emowb.notebook.params import (ConfusionNotebook, EmbeddingsNotebook, EmoDistillNotebook, KDNotebook,
+                                   MaskingNotebook, NotebookConfig, TrainNotebook, Workspace, latest)
 
 
 def prepare(ws: Workspace, features: Sequence[str] = ()) -> Corpus:
@@ -138,11 +138,27 @@ def plot_slider_result(result: dict):
 
 
 # --------------------------------------------------------------------------------- kd
-def run_kd(nb: KDNotebook, corpus: Corpus, *, log=print):
-    """Triplet KD (:func:`emowb.kd.triplet.run_triplet`) into a folder keyed by the config."""
+def run_kd(nb: KDNotebook, corpus: Corpus, *, config=None, out_dir=None, log=print):
+    """Triplet KD (:func:`emowb.kd.triplet.run_triplet`) into a folder keyed by the config.
+
+    ``config`` (default ``nb.triplet_config``) and ``out_dir`` (default: the workspace folder of
+    that configuration) let ``emowb kd triplet`` run the same path with extra ``--set`` keys.
+    """
     from emowb.kd.triplet import run_triplet
 
-    return run_triplet(nb.triplet_config(corpus.root), nb.out_dir(corpus.root), corpus=corpus, log=log)
+    config = config or nb.triplet_config(corpus.root)
+    out = out_dir or nb.out_dir(corpus.root, config)
+    return run_triplet(config, out, corpus=corpus, log=log)
+
+
+def run_emodistill(nb: EmoDistillNotebook, corpus: Corpus, *, config=None, out_dir=None, log=print):
+    """EmoDistill's ablations and sweeps (:func:`emowb.kd.emodistill.run_ablations`) into a folder
+    keyed by the configuration (``config`` / ``out_dir`` as in :func:`run_kd`)."""
+    from emowb.kd.emodistill import run_ablations
+
+    config = config or nb.config(corpus.root)
+    out = out_dir or nb.out_dir(corpus.root, config)
+    return run_ablations(config, out, taus=nb.taus, sweeps=nb.sweeps, corpus=corpus, log=log)
 
 
 def kd_runs(kd_dir: str | Path, *, fold: str = "", seed: int = -1) -> dict[str, Path]:

@@ -380,9 +380,10 @@ class KDNotebook(CogmenParams, Workspace):
             train=self.train_config(self), teacher_train=self.train_config(self), seeds=self.seeds,
             folds=self.folds or None, baseline=self.baseline, **kw)
 
-    def out_dir(self, corpus_dir: Path) -> Path:
-        """One folder per configuration, so runs with other parameters never overwrite it."""
-        return self.out("kd", _identity(self.triplet_config(corpus_dir)))
+    def out_dir(self, corpus_dir: Path, config: TripletConfig | None = None) -> Path:
+        """One folder per configuration (``config``, default :meth:`triplet_config`), so runs with
+        other parameters never overwrite it and the same configuration always finds its results."""
+        return self.out("kd", _identity(config or self.triplet_config(corpus_dir)))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -433,8 +434,10 @@ class EmoDistillNotebook(Workspace):
                                                "prosodic.stem_channels": self.prosodic_channels[0]},
                                             **student)
 
-    def out_dir(self, corpus_dir: Path) -> Path:
-        return self.out("emodistill", _identity(self.config(corpus_dir), taus=list(self.taus), sweeps=self.sweeps))
+    def out_dir(self, corpus_dir: Path, config: EmoDistillConfig | None = None) -> Path:
+        """One folder per configuration (``config``, default :meth:`config`) and sweep setting."""
+        return self.out("emodistill", _identity(config or self.config(corpus_dir), taus=list(self.taus),
+                                                sweeps=self.sweeps))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -46,13 +46,12 @@ import seaborn as sns
 from IPython.display import Markdown, display
 
 from emowb.eval.reproduce import sweep_frame
-from emowb.kd.emodistill import run_ablations
 from emowb.notebook import EmoDistillNotebook, ops
 
 nb = EmoDistillNotebook.from_namespace(globals())
 nb.use_threads()
 data = ops.prepare(nb, ["egemaps", "egemaps-lld", "minilm"])
-result = run_ablations(nb.config(data.root), nb.out_dir(data.root), taus=nb.taus, sweeps=nb.sweeps, corpus=data)
+result = ops.run_emodistill(nb, data)
 
 # %% [markdown]
 # ## Ablations (student scored on speech only)
