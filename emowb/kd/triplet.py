@@ -46,7 +46,7 @@ from emowb.kd.cache import TeacherCache, TeacherOutputs, fold_utterances, full_o
 from emowb.kd.losses import TripletKDLoss, TripletLossConfig
 from emowb.models.cogmen import CogmenConfig
 from emowb.train.masking import MaskingConfig
-from emowb.train.run import (DataConfig, RunConfig, build_model, load_inputs, make_fold_splits, prepare_data,
+from emowb.train.run import (DataConfig, DataPreparer, RunConfig, build_model, load_inputs, make_fold_splits,
                              run_record, train_run)
 from emowb.train.runner import ExperimentResult, Method, RunSpec, run_method
 from emowb.train.trainer import FitResult, RunRecord, TrainConfig, load_best
@@ -211,15 +211,7 @@ class TripletMethod(Method):
         self.cache = TeacherCache(corpus, cache_root)
         self.log = log or (lambda s: None)
         self._splits = make_fold_splits(corpus, config.data, folds=config.folds)
-        self._prepared: dict = {}
-
-    def _prepare(self, split: Split, model: CogmenConfig):
-        key = (split.name, model.modalities, model.graph_spec(), model.speaker_index)
-        if key not in self._prepared:
-            self._prepared[key] = prepare_data(self.corpus, self.features, split, model=model,
-                                               standardize=self.config.data.standardize,
-                                               per_speaker=self.config.data.per_speaker)
-        return self._prepared[key]
+        self._prepare = DataPreparer(corpus, self.features, config.data)
 
     # ---------------------------------------------------------------- teacher
     def teacher_seed(self, seed: int) -> int:

@@ -46,7 +46,6 @@ from emowb.train.experiment import ExperimentConfig
 from emowb.train.masking import MaskingConfig
 from emowb.train.run import DataConfig
 from emowb.train.trainer import TrainConfig
-from emowb.utils import stable_hash
 
 __all__ = ["NotebookConfig", "Workspace", "CogmenParams", "DataNotebook", "TrainNotebook", "MaskingNotebook",
            "KDNotebook", "EmoDistillNotebook", "EmbeddingsNotebook", "ConfusionNotebook",

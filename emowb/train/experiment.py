@@ -35,7 +35,7 @@ from emowb.eval.summary import matrix_table, to_markdown
 from emowb.features.base import FeatureSet
 from emowb.models.cogmen import CogmenConfig
 from emowb.train.masking import MaskGranularity, MaskingConfig
-from emowb.train.run import (DataConfig, PreparedData, RunConfig, load_inputs, make_fold_splits, prepare_data,
+from emowb.train.run import (DataConfig, DataPreparer, RunConfig, load_inputs, make_fold_splits,
                              run_record, train_run)
 from emowb.train.runner import ExperimentResult, Method, RunSpec, run_method
 from emowb.train.trainer import RunRecord, TrainConfig
@@ -171,7 +171,7 @@ class CogmenMethod(Method):
         self.corpus, self.features = corpus, dict(features)
         self.fingerprint = corpus.fingerprint()
         self._splits = make_fold_splits(corpus, config.data, folds=config.folds)
-        self._prepared: dict[tuple, PreparedData] = {}
+        self._prepare = DataPreparer(corpus, self.features, config.data)
 
     # ------------------------------------------------------------------ the plan
     def variants(self):
@@ -193,15 +193,6 @@ class CogmenMethod(Method):
                           corpus_fingerprint=self.fingerprint)
 
     # ------------------------------------------------------------------ one run
-    def _prepare(self, split: Split, model_cfg: CogmenConfig) -> PreparedData:
-        data = self.config.data
-        key = (split.name, model_cfg.modalities, model_cfg.graph_spec(), model_cfg.speaker_index,
-               data.standardize, data.per_speaker)
-        if key not in self._prepared:
-            self._prepared[key] = prepare_data(self.corpus, self.features, split, model=model_cfg,
-                                               standardize=data.standardize, per_speaker=data.per_speaker)
-        return self._prepared[key]
-
     def execute(self, spec: RunSpec, *, resume: bool = True) -> None:
         split = self.split(spec.fold)
         cfg = self.run_config(spec.variant, split, spec.seed)

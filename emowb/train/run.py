@@ -35,8 +35,8 @@ from emowb.train.trainer import FitResult, RunRecord, TrainConfig, Trainer, Trai
 from emowb.types import Modality, Protocol
 from emowb.utils import seed_everything
 
-__all__ = ["DataConfig", "RunConfig", "PreparedData", "LoadedRun", "make_fold_splits", "load_inputs",
-           "prepare_data", "build_model", "run_record", "train_run", "evaluate_run", "load_run",
+__all__ = ["DataConfig", "RunConfig", "PreparedData", "DataPreparer", "LoadedRun", "make_fold_splits",
+           "load_inputs", "prepare_data", "build_model", "run_record", "train_run", "evaluate_run", "load_run",
            "StoredRun", "load_trained"]
 
 
@@ -156,6 +156,25 @@ def prepare_data(corpus: Corpus, features: Mapping[Modality, FeatureSet], split:
                                          scored=split.test_mask(corpus.table), **common))
             if split.test else None)
     return PreparedData(train, dev, test, train.dims)
+
+
+class DataPreparer:
+    """:func:`prepare_data` for the runs of one experiment, each distinct input built once.
+
+    Runs on the same fold whose models read the same modalities and graph share their dialogues
+    (building them is the slow part of a short run); ``data`` says how features are standardised.
+    """
+
+    def __init__(self, corpus: Corpus, features: Mapping[Modality, FeatureSet], data: DataConfig) -> None:
+        self.corpus, self.features, self.data = corpus, features, data
+        self._built: dict[tuple, PreparedData] = {}
+
+    def __call__(self, split: Split, model: CogmenConfig) -> PreparedData:
+        key = (split.name, model.modalities, model.graph_spec(), model.speaker_index)
+        if key not in self._built:
+            self._built[key] = prepare_data(self.corpus, self.features, split, model=model,
+                                            standardize=self.data.standardize, per_speaker=self.data.per_speaker)
+        return self._built[key]
 
 
 def build_model(model: CogmenConfig, data: PreparedData, n_classes: int) -> COGMEN:
