@@ -300,12 +300,11 @@ class EmoDistill:
         seed_everything(self.config.teacher_seed)
         return cls(*args, **kwargs)
 
-    def _fit_teacher(self, model: torch.nn.Module, data: UtteranceSplits, run_dir: Path, spec: dict) -> FitResult:
+    def _fit_teacher(self, model: torch.nn.Module, data: UtteranceSplits, run_dir: Path, teacher: Teacher) -> FitResult:
         seed_everything(self.config.teacher_seed)   # (Trainer.fit reseeds with the same seed too)
         trainer = Trainer(model, config=self._teacher_train_config(), train=data.train, dev=data.dev,
                           test=data.test, labels=self.corpus.labels, run_dir=run_dir,
-                          run_config={"kd_teacher": spec, "split": data.split.to_json(),
-                                      "corpus_fingerprint": self.corpus.fingerprint()})
+                          run_config=self.teacher_record(teacher, data.split))
         return trainer.fit()
 
     def _teacher_outputs(self, name: str, model, data: UtteranceSplits, split: Split, fit: FitResult,
@@ -325,7 +324,7 @@ class EmoDistill:
         data = build_utterance_splits(self.corpus, split, {"lld": fs}, standardize=True, only=only)
         model = self._new_teacher(ProsodicTeacher, self.config.prosodic, n_descriptors=fs.dim,
                                   n_classes=len(self.corpus.labels))
-        fit = self._fit_teacher(model, data, run_dir, {"teacher": "prosodic"})
+        fit = self._fit_teacher(model, data, run_dir, Teacher.PROSODIC)
         return self._teacher_outputs("prosodic", model, data, split, fit, len(fs) - len(only))
 
     def _train_linguistic(self, split: Split, inputs: dict, run_dir: Path) -> TeacherOutputs:
@@ -343,7 +342,7 @@ class EmoDistill:
         else:
             data, n_without = self._token_splits(split, inputs)
             model = self._new_teacher(LinguisticTeacher, lc, n_classes=n_classes)
-        fit = self._fit_teacher(model, data, run_dir, {"teacher": "linguistic"})
+        fit = self._fit_teacher(model, data, run_dir, Teacher.LINGUISTIC)
         return self._teacher_outputs("linguistic", model, data, split, fit, n_without)
 
     def _token_splits(self, split: Split, inputs: dict) -> tuple[UtteranceSplits, int]:
