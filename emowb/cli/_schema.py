@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from emowb.config import Config, ConfigError, parse_assignments, suggest
@@ -68,7 +69,9 @@ def schema_params(a: argparse.Namespace, notebook: str, **fixed: Any) -> tuple[C
     for name, entry in schema.items():
         given = getattr(a, _dest(name), None)
         if given is not None:
-            flat[name] = _value(entry, given)
+            # a folder typed on the command line is relative to the current folder (the
+            # notebooks' own defaults are relative to the repository root)
+            flat[name] = str(Path(given).resolve()) if name == "workdir" else _value(entry, given)
     rest = {}
     for key, value in parse_assignments(a.sets, flag="--set").items():
         (flat if key in schema else rest)[key] = value

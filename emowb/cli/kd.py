@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from emowb.cli._schema import add_schema_options, apply_sets, schema_params
 
@@ -71,7 +72,7 @@ def _emodistill_args(p: argparse.ArgumentParser) -> None:
 def cmd_triplet(a) -> int:
     from emowb.notebook import ops
 
-    nb, rest = schema_params(a, "kd", corpus=a.corpus)
+    nb, rest = schema_params(a, "kd", corpus=str(Path(a.corpus).resolve()))
     corpus = ops.prepare(nb, [nb.audio_features, nb.video_features])
     config = apply_sets(nb.triplet_config(corpus.root), rest, notebook="kd")
     nb.use_threads()
@@ -84,7 +85,7 @@ def cmd_triplet(a) -> int:
 def _emodistill(a):
     from emowb.notebook import ops
 
-    nb, rest = schema_params(a, "emodistill", corpus=a.corpus)
+    nb, rest = schema_params(a, "emodistill", corpus=str(Path(a.corpus).resolve()))
     if a.teachers is not None:
         rest["loss.teachers"] = [t.strip() for t in a.teachers.split(",") if t.strip()]
     corpus = ops.prepare(nb)

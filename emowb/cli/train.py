@@ -19,6 +19,7 @@ import json
 import sys
 from pathlib import Path
 
+from emowb.cli._schema import add_schema_options, apply_sets, schema_params
 from emowb.config import parse_assignments
 
 PRESETS = ("emowb", "reference")
@@ -26,21 +27,19 @@ PRESETS = ("emowb", "reference")
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train one COGMEN run",
-                       description="Train one COGMEN run on a corpus and its stored feature sets.")
+                       description="Train one COGMEN run on a corpus and its stored feature sets, with "
+                                   "the parameters of train.ipynb (one seed, one fold).")
     p.add_argument("corpus", help="corpus folder")
-    p.add_argument("--features", required=True, help="modality=feature-set pairs, e.g. a=egemaps,v=openface-au")
-    p.add_argument("--modalities", default="av", help="model input modalities (default av)")
-    p.add_argument("--protocol", default="fixed", help="fixed | logo | loso | kfold | given[:name]")
+    p.add_argument("--out", required=True, help="run folder (an interrupted run there is resumed)")
+    p.add_argument("--features", help="modality=feature-set pairs, e.g. a=egemaps,v=openface-au "
+                                      "(= --audio-features / --video-features)")
     p.add_argument("--fold", help="fold name (e.g. Ses05); default: the first")
-    p.add_argument("--mask", default="none", choices=("none", "utterance", "feature", "unimodal"),
-                   help="masked training: none, the four scenarios at utterance / feature granularity, "
-                        "or uni-modal random masking")
-    p.add_argument("--graph", choices=("window", "past", "disjoint"), help="graph kind (default window)")
+    p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     p.add_argument("--preset", choices=PRESETS, default="emowb",
                    help="emowb defaults, or the reference implementation's behaviour and settings")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="run folder (an interrupted run there is resumed)")
-    _common(p)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_schema_options(p, "train", skip=("corpus", "workdir", "figures_dir", "dialogues", "corpus_seed", "utterances",
+                                         "seeds", "folds"))
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("experiment", help="masking table: variants x folds x seeds, mean ± std",
@@ -106,7 +105,7 @@ def _preset(name: str, *, has_roles: bool = False) -> dict:
         # the reference implementation: no padding mask, raw features, 55 epochs, best dev F1,
         # speakers indexed M=0 / F=1 when the corpus records roles (COGMEN pickles do)
         out = {"reference": True, "standardize": False, "per_speaker": False, "lr": 1e-4, "epochs": 55,
-               "patience": None}
+               "patience": None, "lr_monitor": "dev_loss", "lr_patience": 10, "lr_factor": 0.1}
         if has_roles:
             out["speaker_index"] = "role"
         return out
@@ -120,20 +119,26 @@ def _has_roles(corpus_dir) -> bool:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from emowb.train.masking import MaskingConfig
-    from emowb.train.run import RunConfig, train_run
+    from emowb.notebook import ops
+    from emowb.train.run import train_run
 
-    flat = {"corpus": a.corpus, "features": _pairs(a.features), "modalities": a.modalities,
-            "protocol": a.protocol, "fold": a.fold, "seed": a.seed, "device": a.device,
-            "num_threads": a.threads, "progress": not a.no_progress}
-    flat.update(_preset(a.preset, has_roles=a.preset == "reference" and _has_roles(a.corpus)))
-    if a.graph:
-        flat["graph"] = a.graph
-    if a.epochs:
-        flat["epochs"] = a.epochs
-    flat.update(_sets(a.sets))
-    cfg = RunConfig.from_params(**flat)
-    cfg = cfg.replace(masking=MaskingConfig.from_mode(a.mask, cfg.model.modalities))
+    fixed: dict = {"corpus": str(Path(a.corpus).resolve()), "seeds": [a.seed]}
+    if a.fold:
+        fixed["folds"] = [a.fold]
+    if a.features:
+        pairs = _pairs(a.features)
+        unknown = set(pairs) - {"a", "v"}
+        if unknown:
+            raise SystemExit(f"--features: modalities {sorted(unknown)} are not in train.ipynb's schema "
+                             "(a and v); use --set data.features=... for others")
+        fixed.update({f"{'audio' if k == 'a' else 'video'}_features": v for k, v in pairs.items()})
+    nb, rest = schema_params(a, "train", **fixed)
+    # the reference preset and --no-progress act on the run's configuration, after the notebook's
+    rest = {**_preset(a.preset, has_roles=a.preset == "reference" and _has_roles(a.corpus)),
+            "progress": not a.no_progress, **rest}
+    corpus = ops.prepare(nb, [nb.features()[m] for m in nb.modalities])
+    cfg = apply_sets(nb.run_config(corpus.root, a.seed), rest, notebook="train")
+    nb.use_threads()
     res = train_run(cfg, run_dir=a.out)
     print(f"best epoch {res.best_epoch}; run folder {a.out}")
     for split in ("dev", "test"):
