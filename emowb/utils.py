@@ -3,16 +3,73 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import random
+import re
 import shutil
+import socket
+import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+
+#: ``.<name>.<pid>@<host hash>.<random>.tmp``: the temporary sibling :func:`atomic_path` writes.
+TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)@(?P<host>[0-9a-f]{6})\.[A-Za-z0-9_]+\.tmp$")
+
+
+def _host_tag() -> str:
+    """6 hex digits of this machine's name: a pid means something only on the machine that wrote it."""
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this machine (a zombie counts as alive)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    except OSError:
+        return True          # cannot tell: keep its files
+    return True
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Remove the :func:`atomic_path` temporaries in ``folder`` left by dead processes.
+
+    A temporary whose writer was killed (``kill -9``, power loss) is never renamed nor removed;
+    its name holds the writer's pid and machine, so the next write into ``folder`` removes it when
+    that process no longer exists on this machine. Temporaries of live processes, of other
+    machines (a shared file system) and any other file are left alone. Returns what was removed.
+    """
+    folder = Path(folder)
+    removed = []
+    host = _host_tag()
+    try:
+        entries = [e for e in os.scandir(folder) if e.name.startswith(".") and e.name.endswith(".tmp")]
+    except OSError:
+        return removed
+    for e in entries:
+        m = TEMP_NAME.match(e.name)
+        if not m or m["host"] != host or int(m["pid"]) == os.getpid() or pid_alive(int(m["pid"])):
+            continue
+        p = Path(e.path)
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                p.unlink()
+        removed.append(p)
+    return removed
 
 
 @contextlib.contextmanager
@@ -20,17 +77,27 @@ def atomic_path(path: str | os.PathLike, *, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary sibling path; rename it onto ``path`` only if the block succeeds.
 
     Works for files and directories. An interrupted or failing write therefore never leaves a
-    half-written ``path`` behind (the temporary is removed).
+    half-written ``path`` behind (the temporary is removed). A full disk (``ENOSPC``) is
+    re-raised as an ``OSError`` naming ``path`` (not the temporary). The temporary is
+    ``.<name>.<pid>@<host>.<random>.tmp``; a process killed before it could remove it leaves it
+    behind, and the next write into the same folder removes it (:func:`remove_stale_temps`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    remove_stale_temps(path.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}@{_host_tag()}.", suffix=".tmp",
+                                dir=path.parent))
     target = tmp / ("item" + suffix)
     try:
         yield target
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         os.replace(target, path)
+    except OSError as e:
+        if e.errno == errno.ENOSPC and (not e.filename or str(e.filename).startswith(str(tmp))):
+            # name what was being written, not the temporary
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from e
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -100,3 +167,39 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
                 break
             h.update(b)
     return h.hexdigest()
+
+
+def die_with_parent(parent_pid: int | None = None) -> None:
+    """Make this (worker) process end when its parent does, even on the parent's ``kill -9``.
+
+    Call it first in a process-pool initializer with the parent's pid (``os.getpid()`` taken in
+    the parent). On Linux the kernel sends ``SIGKILL`` when the parent dies
+    (``prctl(PR_SET_PDEATHSIG)``); the parent pid is checked afterwards, closing the race of a
+    parent that died before the call. Elsewhere a daemon thread polls ``os.getppid()`` once a
+    second. Without this, the workers of a killed ``emowb features`` ran on as orphans. (Linux sends
+    the signal when the *thread* that started the worker ends: use the pool from that thread.)
+    """
+    parent_pid = parent_pid or os.getppid()
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            armed = libc.prctl(1, signal.SIGKILL, 0, 0, 0) == 0   # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            armed = False
+    if os.getppid() != parent_pid:   # the parent died before (or while) we armed the signal
+        os._exit(1)
+    if armed:
+        return
+
+    def watch() -> None:
+        import time
+
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="emowb-die-with-parent", daemon=True).start()

@@ -176,8 +176,8 @@ def test_manifest_errors(tmp_path):
     with pytest.raises(SourceError, match=r"lacks required column\(s\) \['audio'\]"):
         import_corpus("manifest", tmp_path / "m.csv", tmp_path / "o")
     (tmp_path / "m2.csv").write_text("speaker,label,audio\ns,happy,missing.wav\ns,sad,missing2.wav\n")
-    with pytest.raises(CorpusError, match="audio file not found"):
-        import_corpus("manifest", tmp_path / "m2.csv", tmp_path / "o")
+    with pytest.raises(CorpusError, match="no utterance left to import; excluded: audio file missing 2"):
+        import_corpus("manifest", tmp_path / "m2.csv", tmp_path / "o")  # missing files are excluded
     with pytest.raises(ValueError, match="unknown importer"):
         import_corpus("timit", tmp_path, tmp_path / "o")
 

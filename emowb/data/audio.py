@@ -19,6 +19,10 @@ Handling, in order:
   Kaiser window), deterministic.
 - **Errors**: a missing, empty (0-byte), corrupt or undecodable file, a file with no audio
   stream, or samples that are NaN/inf raise :class:`AudioError` naming the file.
+- **Truncated files**: a WAV whose data chunk is shorter than its header declares (a copy or
+  download cut short) is read as the samples it holds (libsndfile does so without a word) and
+  noted ``"truncated file: header says X s, data has Y s"``: the clip stays valid, the note
+  reaches the feature set's notes.
 
 Content that decodes fine but carries no usable speech is *not* an error here: callers ask
 :func:`signal_problem`, which reports silent (peak below :data:`SILENCE_FLOOR`, i.e. digital
@@ -131,6 +135,10 @@ def read_audio(path: str | os.PathLike, *, sr: int = 16000, start: float | None 
             except AudioError as av_err:
                 raise AudioError(f"cannot decode audio file {path}: soundfile: {sf_err}; "
                                  f"ffmpeg: {av_err}") from None
+    if path.suffix.lower() in (".wav", ".wave"):
+        short = wav_truncation(path)
+        if short is not None:
+            notes.append(f"truncated file: header says {short[0]:.3f} s, data has {short[1]:.3f} s")
     if total is not None and start >= total:
         raise AudioError(f"{path}: segment start {start:.3f} s lies beyond the end of the file "
                          f"({total:.3f} s)")
@@ -216,6 +224,46 @@ def audio_duration(path: str | os.PathLike) -> float:
     except Exception as e:
         raise AudioError(f"cannot read audio header of {path}: {e}") from None
     return float(len(read_audio(path, sr=8000).samples) / 8000)
+
+
+def wav_truncation(path: str | os.PathLike) -> tuple[float, float] | None:
+    """``(header seconds, data seconds)`` when a RIFF/WAVE file's ``data`` chunk is shorter than
+    its header declares (a truncated file), else None (also for files that are not plain RIFF
+    WAVs, or whose header leaves the size open: 0 or 0xFFFFFFFF as streaming writers do)."""
+    import struct
+
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            rate = block = 0
+            pos = 12
+            while pos + 8 <= size:
+                f.seek(pos)
+                chunk = f.read(8)
+                if len(chunk) < 8:
+                    return None
+                cid, n = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+                if cid == b"fmt ":
+                    fmt = f.read(min(n, 16))
+                    if len(fmt) < 14:
+                        return None
+                    rate = struct.unpack("<I", fmt[4:8])[0]
+                    block = struct.unpack("<H", fmt[12:14])[0]
+                elif cid == b"data":
+                    if not rate or not block or n in (0, 0xFFFFFFFF):
+                        return None
+                    have = size - (pos + 8)
+                    if have // block >= n // block:   # complete (a partial last frame is not worth a note)
+                        return None
+                    return (n // block) / rate, (have // block) / rate
+                pos += 8 + n + (n & 1)                # chunks are padded to even sizes
+    except (OSError, struct.error):
+        return None
+    return None
 
 
 # ------------------------------------------------------------------------------- decoders

@@ -16,11 +16,17 @@ Protocols (``emowb.Protocol``):
 - ``kfold``: grouped k-fold over groups (``k`` folds, each holding out whole groups).
 
 Dev dialogues are drawn from the training dialogues of each fold with a seeded generator.
+
+Classes: every split is also checked by :func:`check_classes`: training dialogues holding a
+single class are a :class:`SplitError` naming the fold; a test set (its scored utterances)
+without some class that training has is logged as a warning naming the fold and the classes
+(their per-class scores in that fold are undefined; UA and macro F1 average fewer classes).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Sequence
 
 import numpy as np
@@ -30,8 +36,11 @@ from emowb.data.corpus import Corpus
 from emowb.types import Protocol
 
 
+log = logging.getLogger("emowb.splits")
+
+
 class SplitError(ValueError):
-    """A split that cannot be made, or is not speaker-independent."""
+    """A split that cannot be made, is not speaker-independent, or trains on one class."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,7 +91,35 @@ def check_independent(corpus: Corpus, split: Split) -> None:
             raise SplitError(f"split {split.name}: {col}(s) {sorted(both)} in both training and "
                              "test dialogues (not speaker-independent)")
     if not parts["train"] or not parts["test"]:
-        raise SplitError(f"split {split.name}: empty train or test set")
+        raise SplitError(f"split {split.name}: empty train or test set; hold out other groups "
+                         "(test_groups / fold) or use a corpus with more groups")
+
+
+def check_classes(corpus: Corpus, split: Split) -> list[str]:
+    """Check the classes of a split; return the classes of training missing from the test set.
+
+    Raises:
+        SplitError: the training dialogues hold fewer than two classes (naming the fold).
+
+    A test set (scored utterances) that lacks classes the training dialogues have is logged as
+    a warning naming the fold and the classes.
+    """
+    t = corpus.table
+    order = {lab: i for i, lab in enumerate(corpus.labels)}
+    train = t.loc[t["dialogue_id"].isin(set(split.train)), "label"]
+    classes = sorted(set(train), key=lambda lab: order.get(lab, len(order)))
+    if len(classes) < 2:
+        raise SplitError(f"split {split.name}: its {len(train)} training utterance(s) hold only class "
+                         f"{classes or ['(none)']}; a classifier needs at least two: hold out other "
+                         "groups / choose another fold or protocol, or import a corpus whose "
+                         "training speakers cover several classes")
+    tested = set(t.loc[split.test_mask(t), "label"])
+    missing = [c for c in classes if c not in tested]
+    if missing:
+        log.warning("split %s: the test set has no utterance of class(es) %s that training has; their "
+                    "per-class scores in this fold are undefined and UA / macro F1 average over fewer "
+                    "classes", split.name, missing)
+    return missing
 
 
 def _dialogue_groups(t: pd.DataFrame) -> pd.Series:
@@ -97,7 +134,8 @@ def _with_dev(name: str, train: Sequence[str], test: Sequence[str], *, dev_share
         n_dev = max(1, n_dev)
     if n_dev >= len(train):
         raise SplitError(f"split {name}: {len(train)} training dialogue(s) cannot give "
-                         f"{n_dev} dev dialogue(s) and keep some for training")
+                         f"{n_dev} dev dialogue(s) and keep some for training; lower dev_share "
+                         "or use a corpus with more dialogues")
     dev_idx = set(rng.choice(len(train), size=n_dev, replace=False).tolist()) if n_dev else set()
     dev = tuple(d for i, d in enumerate(train) if i in dev_idx)
     tr = tuple(d for i, d in enumerate(train) if i not in dev_idx)
@@ -120,7 +158,8 @@ def make_splits(corpus: Corpus, protocol: Protocol | str, *, seed: int = 0, dev_
         folds: keep only the folds with these names' suffixes (e.g. ``["Ses05"]``).
 
     Returns:
-        A list of :class:`Split`, each checked by :func:`check_independent`.
+        A list of :class:`Split`, each checked by :func:`check_independent` and
+        :func:`check_classes`.
     """
     protocol = Protocol(protocol)
     rng = np.random.default_rng(seed)
@@ -139,7 +178,8 @@ def make_splits(corpus: Corpus, protocol: Protocol | str, *, seed: int = 0, dev_
                                 dev_share=dev_share, rng=rng))
     elif protocol is Protocol.LEAVE_ONE_GROUP_OUT:
         if len(groups) < 2:
-            raise SplitError(f"leave-one-group-out needs >= 2 groups, corpus has {groups}")
+            raise SplitError(f"leave-one-group-out needs >= 2 groups, corpus has {groups}; give the "
+                             "corpus a 'group' per session / speaker (importer) or use another protocol")
         for g in groups:
             test = dgroup.index[dgroup == g]
             train = dgroup.index[dgroup != g]
@@ -159,7 +199,8 @@ def make_splits(corpus: Corpus, protocol: Protocol | str, *, seed: int = 0, dev_
                                     score_speakers=[s]))
     elif protocol is Protocol.GROUP_KFOLD:
         if not 2 <= k <= len(groups):
-            raise SplitError(f"group k-fold needs 2 <= k <= number of groups ({len(groups)}), got k={k}")
+            raise SplitError(f"group k-fold needs 2 <= k <= number of groups ({len(groups)}), got k={k}; "
+                             "pass a k in that range")
         order = rng.permutation(len(groups))
         fold_of = {groups[g]: i % k for i, g in enumerate(order)}
         for f in range(k):
@@ -171,9 +212,11 @@ def make_splits(corpus: Corpus, protocol: Protocol | str, *, seed: int = 0, dev_
         want = set(folds)
         splits = [s for s in splits if s.name.split("-", 1)[-1] in want or s.name in want]
         if not splits:
-            raise SplitError(f"no fold named {sorted(want)} in protocol {protocol.value}")
+            raise SplitError(f"no fold named {sorted(want)} in protocol {protocol.value}; "
+                             "`emowb splits CORPUS --protocol ...` lists the folds")
     for s in splits:
         check_independent(corpus, s)
+        check_classes(corpus, s)
     return splits
 
 
@@ -194,10 +237,12 @@ def given_split(corpus: Corpus, name: str | None = None, *, check: bool = True) 
 
     Args:
         name: the recorded split's name (default: the only one recorded).
-        check: verify speaker independence (:func:`check_independent`).
+        check: verify speaker independence (:func:`check_independent`) and the classes
+            (:func:`check_classes`).
 
     Raises:
-        SplitError: no split recorded / unknown name / unknown dialogue ids / not independent.
+        SplitError: no split recorded / unknown name / unknown dialogue ids / not independent /
+            one training class.
     """
     recorded = (corpus.info.extra or {}).get(GIVEN_SPLITS_KEY, {})
     if not recorded:
@@ -218,4 +263,5 @@ def given_split(corpus: Corpus, name: str | None = None, *, check: bool = True) 
                   tuple(parts.get("test", ())))
     if check:
         check_independent(corpus, split)
+        check_classes(corpus, split)
     return split

@@ -170,20 +170,43 @@ class FeatureSet:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "FeatureSet":
-        """Read a folder written by :meth:`save`."""
+        """Read a folder written by :meth:`save`.
+
+        Raises:
+            FeatureError: not a saved set, or a corrupt one (unreadable files, NaN/inf values):
+                the message names the folder and says to re-extract it (``--force``).
+        """
         path = Path(path)
         if not (path / "meta.json").is_file():
             raise FeatureError(f"{path} is not a saved feature set (meta.json missing)")
-        meta = json.loads((path / "meta.json").read_text())
-        index = pd.read_parquet(path / "index.parquet")
-        common = dict(name=meta["name"], modality=Modality(meta["modality"]),
-                      utt_ids=index["utt_id"].tolist(), valid=index["valid"].to_numpy(bool),
-                      notes=index["note"].tolist(), config=meta.get("config", {}))
-        if meta["kind"] == "vector":
-            return cls(values=np.load(path / "values.npy"), **common)
-        off = np.load(path / "seq_offsets.npy")
-        cat = np.load(path / "seq_values.npy")
-        return cls(sequences=[cat[off[i]:off[i + 1]] for i in range(len(off) - 1)], **common)
+        try:
+            meta = json.loads((path / "meta.json").read_text())
+            index = pd.read_parquet(path / "index.parquet")
+            common = dict(name=meta["name"], modality=Modality(meta["modality"]),
+                          utt_ids=index["utt_id"].tolist(), valid=index["valid"].to_numpy(bool),
+                          notes=index["note"].tolist(), config=meta.get("config", {}))
+            if meta["kind"] == "vector":
+                values = np.load(path / "values.npy")
+                _check_cached(values, path / "values.npy", lambda r: common["utt_ids"][r])
+                return cls(values=values, **common)
+            off = np.load(path / "seq_offsets.npy")
+            cat = np.load(path / "seq_values.npy")
+            _check_cached(cat, path / "seq_values.npy",
+                          lambda r: common["utt_ids"][int(np.searchsorted(off, r, side="right")) - 1])
+            return cls(sequences=[cat[off[i]:off[i + 1]] for i in range(len(off) - 1)], **common)
+        except (FeatureError, OSError, ValueError, KeyError, IndexError, EOFError) as e:
+            name = path.name.rsplit("-", 1)[0]
+            raise FeatureError(f"corrupt feature cache {path}: {e}; re-extract it with `emowb features "
+                               f"{path.parent.parent} --set {name} --force` (or delete the folder)") from None
+
+
+def _check_cached(arr: np.ndarray, file: Path, utt_of_row) -> None:
+    """A cached array must be finite (extractors zero and flag what is not): name the file."""
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        row = int(np.flatnonzero(bad.reshape(len(arr), -1).any(axis=1))[0])
+        raise FeatureError(f"{file.name} holds {int(bad.sum())} NaN/inf value(s), the first in utterance "
+                           f"{utt_of_row(row)!r}")
 
 
 class Extractor(abc.ABC):

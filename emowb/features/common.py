@@ -13,6 +13,8 @@ Missing-modality and fallback rules (one note per utterance in ``FeatureSet.note
 - longer than ``max_duration`` (default 600 s)              -> valid, first ``max_duration`` s
   used, note ``"truncated: ..."``
 - segment ``end`` beyond the file end                       -> valid, cut at the end, noted
+- truncated WAV (data chunk shorter than its header says)   -> valid, the samples present are
+  used, note ``"truncated file: header says X s, data has Y s"``
 - NaN/inf in an extractor's output                          -> invalid, row zeroed, noted
 - missing / empty / corrupt / undecodable file              -> :class:`ExtractionError` naming
   the utterance and file (``on_error="raise"``, the default), or invalid with note

@@ -28,6 +28,7 @@ from emowb.data.corpus import Corpus
 from emowb.features.base import Extractor, FeatureSet
 from emowb.features.common import AudioJob, AudioPolicy, audio_jobs, finite_or_flag, read_job
 from emowb.types import Modality
+from emowb.utils import die_with_parent
 
 DIMS = {("eGeMAPSv02", "functionals"): 88, ("ComParE_2016", "functionals"): 6373,
         ("eGeMAPSv02", "lld"): 25, ("GeMAPSv01b", "functionals"): 62, ("eGeMAPSv01b", "functionals"): 88}
@@ -115,13 +116,20 @@ class OpenSmileExtractor(Extractor):
             yield from map(_process, args)
             return
         # spawn: the parent may hold torch / OpenMP threads, which fork does not copy safely
+        # workers end with this process, even on its kill -9 (they would run on as orphans)
         pool = ProcessPoolExecutor(self.num_workers, mp_context=mp.get_context("spawn"),
-                                   initializer=_init_worker, initargs=(self.feature_set, self.level))
+                                   initializer=_init_pool_worker,
+                                   initargs=(os.getpid(), self.feature_set, self.level))
         try:
             chunk = max(1, min(16, len(jobs) // (8 * self.num_workers)))
             yield from pool.map(_process, args, chunksize=chunk)
         finally:  # on an error or Ctrl-C, do not wait for the remaining files
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _init_pool_worker(parent_pid: int, feature_set: str, level: str) -> None:
+    die_with_parent(parent_pid)
+    _init_worker(feature_set, level)
 
 
 def _init_worker(feature_set: str, level: str) -> None:

@@ -8,8 +8,14 @@ Pre-extracted features that arrive with a corpus (COGMEN's pickles) are stored t
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import os
+import sys
+import time
 from pathlib import Path
+from typing import Iterator
 
 from emowb.data.corpus import Corpus
 from emowb.features.base import FeatureError, FeatureSet
@@ -25,6 +31,69 @@ def cache_key(corpus: Corpus, name: str, config: dict) -> str:
 
 def feature_dir(corpus: Corpus, name: str, config: dict) -> Path:
     return corpus.root / FEATURE_ROOT / cache_key(corpus, name, config)
+
+
+@contextlib.contextmanager
+def extraction_lock(corpus: Corpus, name: str, config: dict, *, note: bool = True) -> Iterator[float]:
+    """Hold an exclusive lock on extracting one feature set (name + config) of ``corpus``.
+
+    ``fcntl.flock`` on ``CORPUS/features/.<name>-<hash>.lock``: a second process (or thread)
+    extracting the same set waits until the first is done, printing a one-line note to stderr
+    while it waits, and then finds the first one's result in the cache. The kernel drops the lock
+    when its holder dies, so a killed extraction never blocks the next one. The holder removes
+    the lock file (and a ``features`` folder it created and left empty) when done. Yields the
+    seconds spent waiting. Where ``flock`` is unavailable (Windows, some network file systems)
+    it does not lock.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield 0.0
+        return
+    d = corpus.root / FEATURE_ROOT
+    lock = d / f".{cache_key(corpus, name, config)}.lock"
+    t0 = time.perf_counter()
+    created = False
+    noted = False
+    while True:
+        if not d.is_dir():
+            d.mkdir(parents=True, exist_ok=True)
+            created = True
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        except FileNotFoundError:         # the folder was removed just now: make it again
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if note and not noted:
+                    print(f"waiting for another process extracting feature set {name!r} of {corpus.root} "
+                          f"(lock {lock}) ...", file=sys.stderr, flush=True)
+                    noted = True
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as e:
+            os.close(fd)
+            if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                raise
+            yield 0.0                     # the file system cannot lock: go ahead unlocked
+            return
+        try:                              # the holder before us may have removed the file
+            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        yield time.perf_counter() - t0
+    finally:
+        with contextlib.suppress(OSError):
+            lock.unlink()                 # while holding it: a waiter on this file retries
+        os.close(fd)                      # releases the lock
+        if created:
+            with contextlib.suppress(OSError):
+                d.rmdir()                 # only if empty (a failed first extraction)
 
 
 def save_features(corpus: Corpus, fs: FeatureSet) -> Path:

@@ -22,7 +22,9 @@ Run folder::
                            run's config, split, corpus fingerprint, KD inputs; see
                            :class:`RunRecord`), model class, contexts, masking, labels
       history.csv          per epoch: lr, train loss (+ parts), dev loss and metrics, mask counts
-      metrics.json         best epoch; dev and test metrics per evaluation context
+      metrics.json         best epoch; dev and test metrics per evaluation context (written
+                           last: a folder is finished when it holds every artefact, and
+                           resuming one that lacks some writes them again)
       predictions.parquet  utt_id, dialogue_id, split, context, scored, y_true, y_pred, p_<label>
       embeddings.npz       utt_id, split, context, embedding (N, H), y_true, y_pred
       checkpoints/best.pt  the best model's state dict (+ epoch, dev score)
@@ -38,6 +40,7 @@ import dataclasses
 import enum
 import json
 import math
+import os
 import random
 import time
 from pathlib import Path
@@ -57,7 +60,21 @@ from emowb.train.api import CrossEntropyLoss, TrainLoss
 from emowb.utils import atomic_path, resolve_device, seed_everything, stable_hash, write_json
 
 __all__ = ["Optimizer", "LrMonitor", "TrainConfig", "Trainer", "TrainerError", "Evaluation",
-           "FitResult", "RUN_FILES", "RunRecord", "load_best", "is_finished"]
+           "FitResult", "RUN_FILES", "RunRecord", "load_best", "is_finished", "missing_files"]
+
+#: Test hook (crash-safety tests only): ``EMOWB_TEST_CRASH_AT=<point>`` ends the process at that
+#: point with ``os._exit(137)``, as ``kill -9`` would (no ``finally``, no clean-up). Points:
+#: ``epoch:N`` (after the first optimiser step of epoch N, nothing of it saved), ``best:N`` (right
+#: after epoch N's ``best.pt``), ``last:N`` (after epoch N's ``history.csv`` and ``last.pt``),
+#: ``results`` (while writing ``embeddings.npz``: its temporary is on disk, not yet renamed) and
+#: ``metrics`` (right after ``metrics.json``, before ``last.pt`` is removed).
+CRASH_ENV = "EMOWB_TEST_CRASH_AT"
+
+
+def _crash_point(point: str) -> None:
+    if os.environ.get(CRASH_ENV) == point:
+        os._exit(137)
+
 
 RUN_FILES = ("config.json", "history.csv", "metrics.json", "predictions.parquet", "embeddings.npz",
              "checkpoints/best.pt")
@@ -149,9 +166,19 @@ def _reparse(d: dict, cls: type) -> dict:
         return d
 
 
+def missing_files(run_dir: str | Path) -> list[str]:
+    """The :data:`RUN_FILES` that a run folder lacks (``[]`` for a finished run)."""
+    return [f for f in RUN_FILES if not (Path(run_dir) / f).is_file()]
+
+
 def is_finished(run_dir: str | Path) -> bool:
-    """Whether a trainer run folder holds a finished run (its ``metrics.json`` is written last)."""
-    return (Path(run_dir) / "metrics.json").is_file()
+    """Whether a trainer run folder holds a finished run: every one of :data:`RUN_FILES`.
+
+    ``metrics.json`` is written last, but a folder written before that rule (or one whose
+    predictions / embeddings were deleted) may hold it without the other artefacts: such a run
+    is not finished, and resuming it writes them again.
+    """
+    return not missing_files(run_dir)
 
 
 def load_best(model: nn.Module, run_dir: str | Path) -> nn.Module:
@@ -470,6 +497,8 @@ class Trainer:
             if c.max_grad_value is not None:
                 nn.utils.clip_grad_value_(self.model.parameters(), c.max_grad_value)
             optimizer.step()
+            if n == 0:
+                _crash_point(f"epoch:{epoch}")
             n += 1
             sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
             for k, v in parts.items():
@@ -557,7 +586,12 @@ class Trainer:
                     raise TrainerError(f"run folder {self.run_dir} holds a run with a different "
                                        f"configuration (differs in {diff}); use a new folder")
                 if paths["metrics"].exists() and not paths["last"].exists():
-                    return self._load_result(paths)
+                    if self._complete(paths):
+                        return self._load_result(paths)
+                    state = self._stored_state(paths)
+                    if state is not None:        # artefacts lost after the results: write them again
+                        return self._finish(paths, state)
+                    paths["metrics"].unlink()    # nothing to rebuild them from: train again
             else:
                 write_json(paths["config"], json.loads(json.dumps(record, default=str)))
         seed_everything(c.seed)
@@ -574,9 +608,11 @@ class Trainer:
             state = self._restore_last(paths["last"], optimizer=optimizer, scheduler=scheduler,
                                        generator=generator)
             if state.pop("finished"):
-                if paths["metrics"].exists():
+                if self._complete(paths):
+                    if not c.keep_last:      # killed after metrics.json, before last.pt was removed
+                        paths["last"].unlink()
                     return self._load_result(paths)
-                return self._finish(paths, state)  # interrupted while writing the results
+                return self._finish(paths, state)  # interrupted while writing the results (or lost some)
         start = state["epoch"] + 1
         bar = tqdm(range(start, c.epochs + 1), desc="train", disable=not c.progress,
                    initial=start - 1, total=c.epochs)
@@ -604,6 +640,7 @@ class Trainer:
                     with atomic_path(paths["best"], suffix=".pt") as tmp:
                         torch.save({"model": self.model.state_dict(), "epoch": epoch,
                                     "dev_score": score, "metric": c.select_metric}, tmp)
+                    _crash_point(f"best:{epoch}")
                 else:
                     self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             else:
@@ -618,6 +655,7 @@ class Trainer:
                 _write_history(paths["history"], state["history"])
                 self._save_last(paths["last"], optimizer=optimizer, scheduler=scheduler,
                                 generator=generator, state=state, finished=False)
+                _crash_point(f"last:{epoch}")
             bar.set_postfix(dev=f"{score:.4f}", best=f"{state['best_score']:.4f}@{state['best_epoch']}")
             for cb in self.callbacks:
                 cb(epoch, row)
@@ -653,7 +691,7 @@ class Trainer:
                 embs.append((split, ctx, ev))
         history = pd.DataFrame(state["history"])
         if paths is not None:
-            write_json(paths["metrics"], results)
+            # metrics.json is written last: a run killed before it is resumed, never taken as finished
             with atomic_path(paths["predictions"], suffix=".parquet") as tmp:
                 pd.concat(preds, ignore_index=True).to_parquet(tmp, index=False)
             with atomic_path(paths["embeddings"], suffix=".npz") as tmp:
@@ -667,10 +705,33 @@ class Trainer:
                     y_pred=np.concatenate([ev.y_pred for _, _, ev in embs]),
                     scored=np.concatenate([ev.scored for _, _, ev in embs]),
                     labels=np.array(self.labels))
+                _crash_point("results")
+            write_json(paths["metrics"], results)
+            _crash_point("metrics")
             if not c.keep_last and paths["last"].exists():
                 paths["last"].unlink()
         return FitResult(run_dir=self.run_dir, best_epoch=state["best_epoch"], metrics=results,
                          history=history)
+
+    @staticmethod
+    def _complete(paths) -> bool:
+        """Whether every result artefact is on disk (``metrics.json`` alone is not enough)."""
+        return all(paths[k].is_file() for k in ("metrics", "predictions", "embeddings", "history", "best"))
+
+    @staticmethod
+    def _stored_state(paths) -> dict | None:
+        """The end-of-training state of a finished run from ``metrics.json`` + ``history.csv``
+        (to rewrite lost artefacts when ``last.pt`` was not kept); None if it cannot be rebuilt."""
+        if not (paths["best"].is_file() and paths["history"].is_file()):
+            return None
+        try:
+            m = json.loads(paths["metrics"].read_text())
+            return {"epoch": int(m["epochs_run"]), "best_score": float(m["best_dev_score"]),
+                    "best_epoch": int(m["best_epoch"]), "bad_epochs": 0,
+                    "stopped_early": bool(m["stopped_early"]),
+                    "history": pd.read_csv(paths["history"]).to_dict("records")}
+        except (ValueError, KeyError, TypeError):
+            return None
 
     def _load_result(self, paths) -> FitResult:
         best = torch.load(paths["best"], map_location="cpu", weights_only=True)

@@ -19,7 +19,9 @@ every kind, ``cogmen`` included, is :data:`emowb.features.imported.IMPORTERS` (`
 
 Every file-based importer also takes ``copy_media`` (see ``_common``: by default audio is
 referenced by absolute path, not copied). Exclusions (labels outside the chosen set, missing
-files, names that do not parse) are counted in ``corpus.json`` ``extra.excluded`` and logged.
+files, names that do not parse) are counted in ``corpus.json`` ``extra.excluded`` and logged;
+utterances kept despite a problem (an unreadable audio header) are counted in
+``extra.kept_with_problems`` and logged.
 """
 
 from __future__ import annotations

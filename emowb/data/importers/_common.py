@@ -29,29 +29,57 @@ class SourceError(CorpusError):
 
 
 class Exclusions:
-    """Counts of what an importer left out and why; recorded in ``corpus.json`` and logged."""
+    """Counts of what an importer left out and why, and of what it kept despite a problem.
+
+    Both are recorded in ``corpus.json`` (``extra.excluded`` / ``extra.kept_with_problems``)
+    and logged at WARNING ("excluded ..." / "kept ...").
+    """
 
     def __init__(self) -> None:
         self.by_reason: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
         self.examples: dict[str, list[str]] = collections.defaultdict(list)
+        self.kept: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+        self.kept_examples: dict[str, list[str]] = collections.defaultdict(list)
 
     def add(self, reason: str, key: str, example: str = "") -> None:
+        """Count an utterance / file left out of the corpus."""
         self.by_reason[reason][key] += 1
         if example and len(self.examples[reason]) < 5:
             self.examples[reason].append(example)
+
+    def add_kept(self, reason: str, key: str, example: str = "") -> None:
+        """Count an utterance kept in the corpus despite a problem (e.g. an unreadable header)."""
+        self.kept[reason][key] += 1
+        if example and len(self.kept_examples[reason]) < 5:
+            self.kept_examples[reason].append(example)
 
     def total(self) -> int:
         return sum(sum(c.values()) for c in self.by_reason.values())
 
     def to_json(self) -> dict:
-        return {r: {"counts": dict(sorted(c.items())), "total": sum(c.values()),
-                    "examples": self.examples.get(r, [])}
-                for r, c in sorted(self.by_reason.items())}
+        return _as_json(self.by_reason, self.examples)
+
+    def kept_json(self) -> dict:
+        return _as_json(self.kept, self.kept_examples)
 
     def log(self, name: str) -> None:
         for reason, c in sorted(self.by_reason.items()):
             log.warning("%s: excluded %d utterance(s)/file(s): %s: %s", name, sum(c.values()),
                         reason, ", ".join(f"{k} {v}" for k, v in sorted(c.items())))
+        for reason, c in sorted(self.kept.items()):
+            log.warning("%s: kept %d utterance(s) with a problem: %s: %s", name, sum(c.values()),
+                        reason, ", ".join(f"{k} {v}" for k, v in sorted(c.items())))
+
+    def summary(self) -> str:
+        """One line: what was excluded, per reason and count (for error messages)."""
+        return "; ".join(f"{r} {sum(c.values())} (e.g. {', '.join(self.examples.get(r, [])[:2]) or '-'})"
+                         for r, c in sorted(self.by_reason.items()))
+
+
+def _as_json(by_reason: Mapping[str, collections.Counter], examples: Mapping[str, list[str]]) -> dict:
+    return {r: {"counts": dict(sorted(c.items())), "total": sum(c.values()),
+                "examples": examples.get(r, [])}
+            for r, c in sorted(by_reason.items())}
 
 
 def parse_classes(classes: int | str, allowed: Iterable) -> str:
@@ -71,11 +99,15 @@ def map_label(raw: str, mapping: Mapping[str, str], excl: Exclusions, utt: str) 
     return lab
 
 
+#: The problem of a row kept with an unreadable audio header.
+HEADER_UNREADABLE = "audio header unreadable (duration left NaN; feature extraction will name the file)"
+
+
 def add_durations(rows: list[dict], excl: Exclusions) -> None:
     """Set ``duration`` (seconds) from each audio header, or from start/end; NaN when unreadable.
 
     Rows whose audio header cannot be read are kept (the extractor will name the file) and
-    counted under ``"audio header unreadable"``.
+    counted as kept with a problem, :data:`HEADER_UNREADABLE`.
     """
     for r in rows:
         if "duration" in r and r["duration"] is not None:
@@ -90,8 +122,7 @@ def add_durations(rows: list[dict], excl: Exclusions) -> None:
             r["duration"] = total - s
         except AudioError as err:
             r["duration"] = float("nan")
-            excl.add("audio header unreadable (kept; extraction will report it)",
-                     Path(r["audio"]).suffix or "?", str(err))
+            excl.add_kept(HEADER_UNREADABLE, Path(r["audio"]).suffix or "?", str(err))
 
 
 def write_corpus(rows: list[dict], out_dir: str | os.PathLike, *, name: str,
@@ -103,11 +134,12 @@ def write_corpus(rows: list[dict], out_dir: str | os.PathLike, *, name: str,
     excl = excl or Exclusions()
     if not rows:
         raise SourceError(f"{name}: no utterance left to import"
-                               + (f"; excluded: {excl.to_json()}" if excl.total() else ""))
+                          + (f"; excluded: {excl.summary()}" if excl.total() else ""))
     if copy_media:
         _copy_media(rows, out)
+    kept = {"kept_with_problems": excl.kept_json()} if excl.kept else {}
     info = CorpusInfo(name=name, labels=labels, provenance=provenance, licence=licence,
-                      extra={**(extra or {}), "excluded": excl.to_json(),
+                      extra={**(extra or {}), "excluded": excl.to_json(), **kept,
                              "media": "copied into media/" if copy_media else "absolute paths"})
     corpus = Corpus(out, make_table(rows), info)
     corpus.save()

@@ -27,7 +27,7 @@ from emowb.data.synth import face as face_mod
 from emowb.data.synth import speech
 from emowb.data.synth.plan import Session, Speaker, UttPlan, plan_corpus
 from emowb.data.synth.params import SynthConfig
-from emowb.utils import atomic_path
+from emowb.utils import atomic_path, die_with_parent
 
 GENERATOR_VERSION = 1
 
@@ -58,7 +58,8 @@ def _render_dialogue(root: str, plans: list[UttPlan], session: Session, speakers
     return out
 
 
-def _worker_init() -> None:
+def _worker_init(parent_pid: int | None = None) -> None:
+    die_with_parent(parent_pid)  # no orphans when the generating process is killed
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     speech.init()
 
@@ -95,7 +96,8 @@ def generate(out_dir: str | os.PathLike, config: SynthConfig | None = None, *, w
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
         ctx = mp.get_context("spawn")  # never fork a caller that may hold torch/BLAS threads
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as ex:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
+                                 initargs=(os.getpid(),)) as ex:
             futures = [ex.submit(_render_dialogue, str(tmp), ps, sess_by_id[ps[0].group], spk_by_id,
                                  cfg.sample_rate, cfg.face_noise, cfg.au_bias)
                        for ps in by_dialogue.values()]
