@@ -1,4 +1,4 @@
-"""``emowb import``, ``emowb features`` and ``emowb feature-sets``.
+"""``emowb import``, ``emowb features``, ``emowb feature-sets`` and ``emowb probe``.
 
 Examples::
 
@@ -8,7 +8,9 @@ Examples::
     emowb import manifest my_data.csv corpora/mine --labels neutral,happy,sad,angry
     emowb features corpora/emodb --set egemaps --set compare
     emowb features corpora/emodb --set hubert --model /models/hubert-large-ll60k --layer -2
+    emowb features corpora/emodb --set whisper --model base --layer all   # bundled, offline
     emowb feature-sets corpora/emodb
+    emowb probe corpora/emodb --set whisper --set compare --protocol loso --per-speaker
 """
 
 from __future__ import annotations
@@ -52,8 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("corpus", help="corpus folder")
     p.add_argument("--set", dest="sets", action="append", required=True, choices=sorted(FEATURE_SETS),
                    help="feature set (repeat for several)")
-    p.add_argument("--model", help="SSL / text model folder or cached HF repo id")
-    p.add_argument("--layer", help="hidden-state index (default -2 for SSL, -1 for text) or 'all'")
+    p.add_argument("--model", help="SSL / text model folder or cached HF repo id; whisper: base | tiny.en | folder")
+    p.add_argument("--layer", help="hidden-state index (default -2 for SSL, -1 for whisper and text) or 'all'")
     p.add_argument("--pooling", choices=("mean", "cls"), help="text: pooling")
     p.add_argument("--on-error", choices=("raise", "flag"),
                    help="unreadable files: stop with an error (default) or flag the utterance")
@@ -69,6 +71,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("feature-sets", help="list the feature sets stored for a corpus")
     p.add_argument("corpus", help="corpus folder")
     p.set_defaults(func=cmd_feature_sets)
+
+    p = sub.add_parser("probe", help="linear probe of stored feature sets (one row per layer of an all-layer set)",
+                       description="The classical baseline: StandardScaler + a linear classifier per outer fold "
+                                   "of a speaker-independent protocol, C chosen by inner grouped CV "
+                                   "(emowb.eval.linear). A set stored with layer='all' gives one row per layer.")
+    p.add_argument("corpus", help="corpus folder")
+    p.add_argument("--set", dest="sets", action="append", required=True, metavar="NAME",
+                   help="a stored feature set (emowb feature-sets lists them; repeat for several)")
+    p.add_argument("--layers", default="all", help="layers of an all-layer set: 'all' or e.g. 2,3")
+    p.add_argument("--protocol", default="loso", choices=["fixed", "logo", "loso", "kfold"])
+    p.add_argument("--classifier", default="logreg", choices=["logreg", "linear-svm"])
+    p.add_argument("--per-speaker", action="store_true",
+                   help="z-score each speaker's features with that speaker's own statistics first (label-free)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=2, help="processes for the inner CV (results do not depend on it)")
+    p.add_argument("--json", help="also write the per-fold results here")
+    p.set_defaults(func=cmd_probe)
 
 
 def _options(pairs: list[str]) -> dict:
@@ -102,12 +121,14 @@ def cmd_import(args: argparse.Namespace) -> int:
     print(corpus.report())
     for reason, d in corpus.info.extra.get("excluded", {}).items():
         print(f"excluded {d['total']}: {reason}: " + ", ".join(f"{k} {v}" for k, v in d["counts"].items()))
+    for reason, d in corpus.info.extra.get("kept_with_problems", {}).items():
+        print(f"kept {d['total']}: {reason}: " + ", ".join(f"{k} {v}" for k, v in d["counts"].items()))
     print(f"wrote {corpus.root}")
     return 0
 
 
 def cmd_features(args: argparse.Namespace) -> int:
-    from emowb.features.extract import extract, is_cached
+    from emowb.features.extract import extract
 
     if args.save_as and len(args.sets) > 1:
         return _fail("--save-as needs exactly one --set")
@@ -125,11 +146,12 @@ def cmd_features(args: argparse.Namespace) -> int:
     for name in args.sets:
         params = {k: v for k, v in base.items() if _takes(name, k)}
         try:
-            hit = not args.force and is_cached(corpus, name, save_as=args.save_as, **params)
             t0 = time.perf_counter()
+            status: dict = {}
             fs = extract(corpus, name, save_as=args.save_as, force=args.force,
-                         progress=not args.no_progress, **params)
+                         progress=not args.no_progress, status=status, **params)
             dt = time.perf_counter() - t0
+            hit = status["cache_hit"]   # also when another process extracted it while we waited
         except (CorpusError, FeatureError, AudioError, ValueError, TypeError) as e:
             return _fail(f"feature set {name!r}: {e}")
         rate = f"{len(fs) / dt:.1f} utt/s" if dt > 0 else ""
@@ -149,7 +171,7 @@ def _reason(note: str) -> str:
 def _takes(name: str, key: str) -> bool:
     """Whether a shared CLI option applies to the extractor family of ``name``."""
     audio = name not in ("minilm", "text", "openface-au")
-    model_based = name in ("hubert", "wav2vec2", "wavlm", "ssl", "text", "minilm")
+    model_based = name in ("hubert", "wav2vec2", "wavlm", "ssl", "whisper", "text", "minilm")
     return {"model": model_based, "layer": model_based, "pooling": name in ("text", "minilm"),
             "device": model_based, "num_workers": name in ("egemaps", "compare", "egemaps-lld", "opensmile"),
             "on_error": audio or name == "openface-au"}.get(key, True)
@@ -189,4 +211,57 @@ def cmd_feature_sets(args: argparse.Namespace) -> int:
     for r in rows:
         stale = "" if r["current"] else "  (stale: corpus changed since)"
         print(f"{r['name']:<16} {r['modality']}  {r['kind']:<8} dim {r['dim']:<6} {r['path'].name}{stale}")
+    return 0
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    """One table: a linear probe of each feature set (and each layer of an all-layer set)."""
+    import json
+
+    import pandas as pd
+
+    from emowb.batching.utterances import speaker_normalise_inputs
+    from emowb.eval.linear import linear_probe
+    from emowb.eval.summary import summarise, to_markdown
+    from emowb.features.ssl import split_layers
+    from emowb.features.store import load_features
+
+    corpus = Corpus.load(args.corpus)
+    ids = corpus.table["utt_id"].tolist()
+    rows, folds = [], []
+    for name in args.sets:
+        fs = load_features(corpus, name).take(ids)
+        if args.per_speaker:
+            fs = speaker_normalise_inputs(corpus, {name: fs})[name]
+        if fs.kind != "vector":
+            raise FeatureError(f"feature set {name!r} holds frame sequences; probe a vector set (functionals, "
+                               "pooled encoder states)")
+        if fs.config.get("layer") == "all":
+            stack = split_layers(fs)
+            layers = range(stack.shape[1]) if args.layers == "all" else [int(x) for x in args.layers.split(",")]
+            bad = [x for x in layers if not 0 <= x < stack.shape[1]]
+            if bad:
+                raise FeatureError(f"--layers {args.layers}: {name!r} has layers 0 .. {stack.shape[1] - 1}")
+            views = [(str(x), stack[:, x]) for x in layers]
+        else:
+            views = [(str(fs.config.get("layer", "-")), fs.values)]
+        for layer, x in views:
+            t0 = time.perf_counter()
+            per_fold, _ = linear_probe(corpus, x, protocol=args.protocol, classifier=args.classifier,
+                                       seed=args.seed, valid=fs.valid, n_jobs=args.jobs)
+            row = {"feature set": name, "layer": layer, "dim": x.shape[1]}
+            row.update({m: summarise(per_fold[k]).format() for m, k in
+                        (("UA", "UA"), ("WA", "WA"), ("weighted F1", "weighted_f1"))})
+            row["folds"] = len(per_fold)
+            rows.append(row)
+            folds += [{"feature_set": name, "layer": layer, **r} for r in per_fold.to_dict("records")]
+            print(f"  {name} layer {layer}: UA {row['UA']} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+    norm = ", per-speaker z-scored" if args.per_speaker else ""
+    print(f"# linear probe ({args.classifier}{norm}), {args.protocol}: test, mean ± std over folds\n")
+    print(to_markdown(pd.DataFrame(rows), index=False))
+    if args.json:
+        from emowb.utils import write_json
+
+        write_json(args.json, {"corpus": str(corpus.root), "protocol": args.protocol, "classifier": args.classifier,
+                               "per_speaker": args.per_speaker, "table": rows, "per_fold": folds})
     return 0

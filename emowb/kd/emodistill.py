@@ -89,11 +89,14 @@ class EmoDistillConfig(Config):
         teacher_train, train: training of the teachers / students.
         n_mels: log-mel bands of the ``cnn`` student's input.
         functionals: feature set of the ``mlp`` student's input.
-        ssl_features_model: model folder of the cached ``ssl`` (layer="all") input of the
-            ``ssl-pooled`` student.
+        ssl_features: the feature set of the ``ssl-pooled`` student (all layers, mean-pooled):
+            ``"whisper"`` (the bundled Whisper encoders, :mod:`emowb.features.whisper`) or
+            ``"ssl"`` (any local HuBERT / wav2vec 2.0 / WavLM folder).
+        ssl_features_model: its model: ``base`` (the default) / ``tiny.en`` / a folder for
+            ``whisper``, a folder for ``ssl``.
         invalid_audio: ``raise`` or ``keep`` utterances whose audio input is unusable.
         per_speaker: z-score the audio inputs (the prosodic teacher's LLDs, the student's
-            log-mel / functionals) per speaker with that speaker's own statistics first
+            log-mel / functionals / pooled encoder states) per speaker with that speaker's own statistics first
             (label-free speaker normalisation, as ``DataConfig.per_speaker`` for COGMEN).
     """
 
@@ -115,7 +118,10 @@ class EmoDistillConfig(Config):
     train: TrainConfig = DEFAULT_STUDENT_TRAIN
     n_mels: int = 64
     functionals: str = "egemaps"
-    ssl_features_model: str = ""
+    ssl_features: str = setting("whisper", help="pooled encoder student's input: whisper (bundled) or ssl (a local "
+                                           "HuBERT / wav2vec2 / WavLM folder)")
+    ssl_features_model: str = setting("", help="that encoder: base, tiny.en or a folder (whisper; empty = base); "
+                                               "a folder (ssl)")
     invalid_audio: str = "raise"
     per_speaker: bool = True
 
@@ -125,9 +131,11 @@ class EmoDistillConfig(Config):
         require(self.n_mels >= 8, f"EmoDistillConfig.n_mels must be >= 8, got {self.n_mels}")
         require(self.invalid_audio in ("raise", "keep"),
                 f"EmoDistillConfig.invalid_audio must be 'raise' or 'keep', got {self.invalid_audio!r}")
-        if self.student.backbone is Backbone.SSL_POOLED:
+        require(self.ssl_features in ("whisper", "ssl"),
+                f"EmoDistillConfig.ssl_features must be 'whisper' or 'ssl', got {self.ssl_features!r}")
+        if self.student.backbone is Backbone.SSL_POOLED and self.ssl_features == "ssl":
             require(bool(self.ssl_features_model), "EmoDistillConfig.ssl_features_model: the ssl-pooled "
-                    "student needs the SSL model folder its cached features come from")
+                    "student needs the encoder its cached features come from (base, tiny.en or a folder)")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -223,8 +231,18 @@ class EmoDistill:
         elif b is Backbone.SSL:
             fs = self.feature("wave")
         else:
-            fs = self.feature("ssl", model=self.config.ssl_features_model, layer="all")
+            model = self.config.ssl_features_model or ("base" if self.config.ssl_features == "whisper" else "")
+            fs = self.feature(self.config.ssl_features, model=model, layer="all",
+                              speaker_normalise=spk)
         return {s.input_name: fs}
+
+    def student_config(self) -> StudentConfig:
+        """The student's configuration, with the layout of a pooled encoder input filled in."""
+        s = self.config.student
+        if s.backbone is Backbone.SSL_POOLED and not (s.ssl_layers and s.ssl_dim):
+            fs = next(iter(self.student_inputs().values()))
+            s = s.replace(ssl_layers=int(fs.config["n_states"]), ssl_dim=int(fs.config["hidden_size"]))
+        return s
 
     def teacher_dims(self) -> dict[Teacher, int]:
         """Embedding width of each teacher (from its configuration; no training needed)."""
@@ -373,7 +391,8 @@ class EmoDistill:
         """The fold's student inputs (standardised with training statistics; built once)."""
         if split.name not in self._student_data:
             inputs = self.student_inputs()
-            standardize = self.config.student.backbone in (Backbone.CNN, Backbone.MLP)
+            # pooled encoder states differ in scale across layers: z-score them like functionals
+            standardize = self.config.student.backbone in (Backbone.CNN, Backbone.MLP, Backbone.SSL_POOLED)
             self._student_data[split.name] = build_utterance_splits(
                 self.corpus, split, inputs, standardize=standardize, invalid=self.config.invalid_audio)
         return self._student_data[split.name]
@@ -418,7 +437,7 @@ class EmoDistill:
         seed_everything(seed)
         # every student gets both projection heads whatever its loss, so that the variants of an
         # ablation start from identical weights for the same seed
-        model = SpeechStudent(c.student, n_classes=len(self.corpus.labels), input_dim=dim,
+        model = SpeechStudent(self.student_config(), n_classes=len(self.corpus.labels), input_dim=dim,
                               teacher_dims=self.teacher_dims())
         record = self.student_record(split, loss, seed=seed, variant=variant, teacher_keys=keys)
         trainer = Trainer(model, config=record.config.train, train=data.train, dev=data.dev, test=data.test,

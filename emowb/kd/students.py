@@ -22,7 +22,11 @@ Backbones (:class:`Backbone`), each reading one batch input:
   learned softmax-weighted sum of all L+1 hidden states is pooled (SUPERB-style);
   ``"finetune"``: the encoder trains (its CNN feature encoder frozen by default, as usual) and a
   chosen hidden state (default the last) is pooled.
-- ``ssl-pooled`` (input ``"ssl"`` (B, (L+1)·D): the cached ``ssl`` feature set with
+  With a Whisper model (``ssl_model`` = ``base`` / ``tiny.en``, the bundled encoders of
+  :mod:`emowb.features.whisper`, or a local Whisper folder) the backbone is
+  :class:`WhisperBackbone`: the same two modes, each clip encoded alone (Whisper has no attention
+  mask), and in ``finetune`` mode only the top ``ssl_finetune_top`` layers train (0 = all).
+- ``ssl-pooled`` (input ``"ssl"`` (B, (L+1)·D): the cached ``ssl`` or ``whisper`` feature set with
   ``layer="all"``): the frozen-mode student without re-running the encoder. Mean pooling and a
   weighted layer sum commute, so this equals ``ssl`` + ``frozen`` up to the encoder's padding.
 """
@@ -43,7 +47,7 @@ from emowb.kd.losses import Teacher
 from emowb.models.output import ModelOutput
 
 __all__ = ["Backbone", "SSLMode", "StudentConfig", "SpeechStudent", "CnnBackbone", "MlpBackbone",
-           "SSLBackbone", "PooledSSLBackbone", "ssl_frame_lengths"]
+           "SSLBackbone", "WhisperBackbone", "PooledSSLBackbone", "ssl_frame_lengths", "is_whisper"]
 
 
 class Backbone(str, enum.Enum):
@@ -72,9 +76,12 @@ class StudentConfig(Config):
         dropout: dropout in the backbone head and before the classifier.
         cnn_channels: channels of the CNN blocks (each halves time and mel bands).
         mlp_hidden: first hidden width of the MLP.
-        ssl_model: local folder of the SSL encoder (backbone ``ssl``).
+        ssl_model: the encoder of backbone ``ssl``: a local SSL folder, or a Whisper one
+            (``base`` / ``tiny.en`` bundled, or a folder).
         ssl_mode: :class:`SSLMode`.
         ssl_layer: hidden state pooled in ``finetune`` mode (-1 = last).
+        ssl_finetune_top: Whisper in ``finetune`` mode: train only the top k encoder layers
+            (and the final layer norm); 0 = every layer.
         freeze_feature_encoder: keep the SSL CNN feature encoder frozen when fine-tuning.
         normalize_wave: zero-mean / unit-variance each waveform over its real samples first
             (what the SSL feature extractors do for models trained that way).
@@ -91,6 +98,7 @@ class StudentConfig(Config):
     ssl_model: str = ""
     ssl_mode: SSLMode = SSLMode.FROZEN
     ssl_layer: int = -1
+    ssl_finetune_top: int = 0
     freeze_feature_encoder: bool = True
     normalize_wave: bool = True
     ssl_layers: int = 0
@@ -234,6 +242,114 @@ class SSLBackbone(nn.Module):
         return F.relu(self.out(self.drop(pooled)))
 
 
+def is_whisper(model: str) -> bool:
+    """Whether ``model`` names a Whisper encoder: ``base`` / ``tiny.en`` or a Whisper folder."""
+    import json
+    from pathlib import Path
+
+    from emowb.features.whisper import BUNDLED
+
+    if model in BUNDLED:
+        return True
+    cfg = Path(model).expanduser() / "config.json"
+    if cfg.is_file():
+        return json.loads(cfg.read_text()).get("model_type") == "whisper"
+    return (Path(model).expanduser() / "model.bin").is_file()       # a CTranslate2 folder
+
+
+class WhisperBackbone(nn.Module):
+    """Whisper's encoder on waveforms, pooled: (B, S) -> (B, D) -> (B, H).
+
+    Each clip gets its own log-mel and positional table cut to its length (as the ``whisper``
+    feature set computes them), so a clip's states do not depend on its batch.
+
+    Args:
+        model: ``base``, ``tiny.en`` or a local Whisper folder (:func:`emowb.features.whisper.load_whisper`).
+        mode: :class:`SSLMode`: ``frozen`` = learned softmax weights over the L + 1 states;
+            ``finetune`` = the top ``top`` layers train and state ``layer`` is pooled.
+        layer: the pooled state in ``finetune`` mode.
+        top: layers trained in ``finetune`` mode (0 = all).
+        hidden, dropout: the projection to the embedding.
+    """
+
+    def __init__(self, *, model: str, mode: SSLMode, layer: int, top: int, hidden: int, dropout: float) -> None:
+        super().__init__()
+        from emowb.features.whisper import load_whisper
+
+        self._whisper = load_whisper(model, device="cpu")      # the log-mel front end and the encoder
+        self.encoder = self._whisper.encoder
+        self.mode = SSLMode(mode)
+        self.n_states = self._whisper.n_states
+        n_layers = self.n_states - 1
+        if not -self.n_states <= layer < self.n_states:
+            raise ValueError(f"ssl_layer={layer} out of range for {self.n_states} hidden states of Whisper {model}")
+        if not 0 <= top <= n_layers:
+            raise ValueError(f"ssl_finetune_top={top} out of range: Whisper {model} has {n_layers} layers")
+        self.layer = layer % self.n_states
+        for p in self.encoder.parameters():
+            p.requires_grad_(False)
+        if self.mode is SSLMode.FROZEN:
+            self.first_trained = n_layers
+            self.layer_weights = nn.Parameter(torch.zeros(self.n_states))
+        else:
+            self.first_trained = 0 if top == 0 else n_layers - top
+            self.layer_weights = None
+            trained = list(self.encoder.layers)[self.first_trained:] + [self.encoder.layer_norm]
+            if top == 0:
+                trained += [self.encoder.conv1, self.encoder.conv2]
+            for m in trained:
+                for p in m.parameters():
+                    p.requires_grad_(True)
+        self.out = nn.Linear(self._whisper.dim, hidden)
+        self.drop = nn.Dropout(dropout)
+
+    def train(self, mode: bool = True) -> "WhisperBackbone":
+        super().train(mode)
+        if self.mode is SSLMode.FROZEN:
+            self.encoder.eval()
+        return self
+
+    def layer_mix(self) -> torch.Tensor:
+        """(L+1,) softmax weights of the hidden states (frozen mode)."""
+        if self.layer_weights is None:
+            raise ValueError("layer_mix: only the frozen mode has layer weights")
+        return torch.softmax(self.layer_weights.float(), dim=0)
+
+    def _states(self, mel: torch.Tensor) -> list[torch.Tensor]:
+        """L + 1 states (1, T, D); layers below ``first_trained`` without gradients."""
+        enc = self.encoder
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.first_trained == 0):
+            h = F.gelu(enc.conv2(F.gelu(enc.conv1(mel)))).permute(0, 2, 1)
+            h = h + enc.embed_positions.weight[:h.shape[1]]
+        states = [h]
+        for i, layer in enumerate(enc.layers):
+            with torch.set_grad_enabled(torch.is_grad_enabled() and i >= self.first_trained):
+                out = layer(h, None)
+                h = out[0] if isinstance(out, tuple) else out
+            states.append(h)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.mode is SSLMode.FINETUNE):
+            states[-1] = enc.layer_norm(h)
+        return states
+
+    def forward(self, wave: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        x = wave.float()
+        if x.ndim == 3:
+            x = x.squeeze(-1)                                                 # (B, S)
+        pooled = []
+        for b in range(x.shape[0]):
+            clip = x[b, :int(lengths[b])].detach().cpu().numpy()
+            mel = torch.from_numpy(self._whisper.log_mel(clip, pad_30s=False))[None].to(x.device)
+            states = self._states(mel)
+            n = min(self._whisper.frames(len(clip)), states[0].shape[1])
+            if self.mode is SSLMode.FROZEN:
+                h = torch.stack([s[0, :n] for s in states], 0)                 # (L+1, T, D)
+                h = (self.layer_mix().to(h.dtype).view(-1, 1, 1) * h).sum(0)
+            else:
+                h = states[self.layer][0, :n]
+            pooled.append(h.mean(0))
+        return F.relu(self.out(self.drop(torch.stack(pooled))))
+
+
 class PooledSSLBackbone(nn.Module):
     """Weighted sum of cached mean-pooled SSL hidden states: (B, (L+1)·D) -> (B, H)."""
 
@@ -283,6 +399,9 @@ class SpeechStudent(nn.Module):
                                                    dropout=c.dropout)
         elif b is Backbone.MLP:
             self.backbone = MlpBackbone(input_dim=input_dim, width=c.mlp_hidden, hidden=c.hidden, dropout=c.dropout)
+        elif b is Backbone.SSL and is_whisper(c.ssl_model):
+            self.backbone = WhisperBackbone(model=c.ssl_model, mode=c.ssl_mode, layer=c.ssl_layer,
+                                            top=c.ssl_finetune_top, hidden=c.hidden, dropout=c.dropout)
         elif b is Backbone.SSL:
             self.backbone = SSLBackbone(path=c.ssl_model, mode=c.ssl_mode, layer=c.ssl_layer,
                                         freeze_feature_encoder=c.freeze_feature_encoder,

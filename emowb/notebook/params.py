@@ -390,7 +390,9 @@ class EmoDistillNotebook(Workspace):
     """emodistill.ipynb: prosodic + linguistic teachers -> speech student."""
 
     backbone: str = alias(StudentConfig, "backbone")
-    ssl_model: str = alias(StudentConfig, "ssl_model")
+    ssl_model: str = alias(StudentConfig, "ssl_model",
+                           help="For ssl-pooled: the encoder of its cached features (empty means Whisper base)")
+    ssl_features: str = alias(EmoDistillConfig, "ssl_features")
     alpha: float = alias(EmoDistillLossConfig, "alpha")
     beta: float = alias(EmoDistillLossConfig, "beta")
     gamma: float = alias(EmoDistillLossConfig, "gamma")
@@ -411,15 +413,16 @@ class EmoDistillNotebook(Workspace):
         Workspace.validate(self)
         require(self.backbone in ("mlp", "cnn", "ssl", "ssl-pooled"),
                 f"backbone must be mlp, cnn, ssl or ssl-pooled, got {self.backbone!r}")
-        require(self.backbone not in ("ssl", "ssl-pooled") or bool(self.ssl_model),
-                "the ssl backbones need ssl_model (a local model folder)")
+        require(self.backbone != "ssl" and (self.backbone != "ssl-pooled" or self.ssl_features == "whisper")
+                or bool(self.ssl_model), "this backbone needs ssl_model (a local model folder)")
         require(all(t > 0 for t in self.taus), "taus must be > 0")
 
     def config(self, corpus_dir: Path):
         student = {"student.backbone": self.backbone}
         if self.backbone == "ssl":
             student["student.ssl_model"] = self.ssl_model
-        extra = {"ssl_features_model": self.ssl_model} if self.backbone == "ssl-pooled" else {}
+        extra = ({"ssl_features": self.ssl_features, "ssl_features_model": self.ssl_model}
+                 if self.backbone == "ssl-pooled" else {})
         base = EmoDistillConfig(
             corpus=str(corpus_dir), protocol=self.protocol, folds=self.folds or None, seeds=self.seeds,
             per_speaker=self.per_speaker,

@@ -24,7 +24,8 @@ utterances: list[int] = [18, 32]  # (min, max) utterances per dialogue, uniform.
 device: str = 'auto'  # auto | cpu | cuda[:N]; amp: bf16 autocast on CUDA (never on CPU).
 threads: int = 1  # torch CPU threads
 backbone: str = 'mlp'  # Backbone. One of: cnn, mlp, ssl, ssl-pooled.
-ssl_model: str = ''  # local folder of the SSL encoder (backbone ssl).
+ssl_model: str = ''  # the encoder of backbone ssl: a local SSL folder, or a Whisper one (base / tiny.en bundled, or a folder). For ssl-pooled: the encoder of its cached features (empty means Whisper base)
+ssl_features: str = 'whisper'  # pooled encoder student's input: whisper (bundled) or ssl (a local HuBERT / wav2vec2 / WavLM folder)
 alpha: float = 1.0  # the three weights (poster eq. 5).
 beta: float = 1.0  # the three weights (poster eq. 5).
 gamma: float = 1.0  # the three weights (poster eq. 5).
@@ -38,7 +39,7 @@ seeds: list[int] = [0]  # student seeds.
 epochs: int = 20  # the student's maximum epochs
 teacher_epochs: int = 20  # the teachers' maximum epochs
 prosodic_channels: list[int] = [8, 16, 32, 64]  # output channels of the residual blocks (the poster's "4-layer ResNet2D": four). (its stem uses the first)
-per_speaker: bool = True  # z-score the audio inputs (the prosodic teacher's LLDs, the student's log-mel / functionals) per speaker with that speaker's own statistics first (label-free speaker normalisation, as DataConfig.per_speaker for COGMEN).
+per_speaker: bool = True  # z-score the audio inputs (the prosodic teacher's LLDs, the student's log-mel / functionals / pooled encoder states) per speaker with that speaker's own statistics first (label-free speaker normalisation, as DataConfig.per_speaker for COGMEN).
 
 # %%
 import matplotlib.pyplot as plt
