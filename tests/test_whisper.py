@@ -5,6 +5,7 @@ feature set, clear errors, and the pooled Whisper student through EmoDistill."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 
 import numpy as np
@@ -198,6 +199,17 @@ def test_pooled_whisper_student_trains_through_emodistill(tmp_path):
     assert a.metrics == b.metrics
     assert "train_kl_prosodic" in a.history and np.isfinite(a.history["train_loss"]).all()
     assert (tmp_path / "a" / "metrics.json").is_file() and (tmp_path / "a" / "predictions.parquet").is_file()
+
+    # emowb probe: one row per chosen layer of the all-layer set the student read
+    from emowb.cli import main
+
+    out = tmp_path / "probe.json"
+    assert main(["probe", str(corpus.root), "--set", "whisper", "--protocol", "logo", "--layers", "0,4",
+                 "--per-speaker", "--jobs", "1", "--json", str(out)]) == 0
+    table = json.loads(out.read_text())["table"]
+    assert [(r["feature set"], r["layer"], r["dim"], r["folds"]) for r in table] == [("whisper", "0", 384, 5),
+                                                                                     ("whisper", "4", 384, 5)]
+    assert main(["probe", str(corpus.root), "--set", "whisper", "--layers", "7"]) == 2
 
 
 @needs_tiny

@@ -337,7 +337,8 @@ class WhisperBackbone(nn.Module):
             x = x.squeeze(-1)                                                 # (B, S)
         pooled = []
         for b in range(x.shape[0]):
-            clip = x[b, :int(lengths[b])].detach().cpu().numpy()
+            # at most Whisper's 30-s window (load_waveforms cuts longer clips with a note)
+            clip = x[b, :min(int(lengths[b]), 30 * 16000)].detach().cpu().numpy()
             mel = torch.from_numpy(self._whisper.log_mel(clip, pad_30s=False))[None].to(x.device)
             states = self._states(mel)
             n = min(self._whisper.frames(len(clip)), states[0].shape[1])
