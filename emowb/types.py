@@ -58,4 +58,5 @@ class Protocol(str, enum.Enum):
     FIXED = "fixed"                     # COGMEN style: held-out test groups, dev = share of train dialogues
     LEAVE_ONE_GROUP_OUT = "logo"        # leave-one-session-out on IEMOCAP-like corpora
     LEAVE_ONE_SPEAKER_OUT = "loso"      # leave-one-speaker-out
-    GROUP_KFOLD = "kfold"               # grouped k-fold over groups (sessions/actors)
+    GROUP_KFOLD = "kfold"               # size-balanced grouped k-fold over groups (sessions/actors)
+    STRATIFIED_GROUP_KFOLD = "stratified-kfold"   # StratifiedGroupKFold (shuffled, seeded)

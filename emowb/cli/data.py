@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from emowb.types import Protocol
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("synth", help="generate the embedded synthetic dyadic corpus",
@@ -27,12 +29,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=_corpus)
 
-    p = sub.add_parser("splits", help="print the folds of a speaker-independent protocol")
+    p = sub.add_parser("splits", help="print the folds of a speaker-independent protocol and their test classes")
     p.add_argument("corpus")
-    p.add_argument("--protocol", default="logo", choices=["fixed", "logo", "loso", "kfold"])
+    p.add_argument("--protocol", default="logo", choices=[x.value for x in Protocol])
     p.add_argument("--k", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dev-share", type=float, default=0.1)
+    p.add_argument("--dev-by", default="speaker", choices=["speaker", "dialogue"],
+                   help="dev: whole training speakers held out (speaker) or a random share of the training "
+                        "dialogues (dialogue, COGMEN's rule)")
     p.set_defaults(func=_splits)
 
 
@@ -55,10 +60,14 @@ def _corpus(a: argparse.Namespace) -> int:
 
 def _splits(a: argparse.Namespace) -> int:
     from emowb.data import Corpus, make_splits
+    from emowb.data.splits import fold_class_counts
 
     c = Corpus.load(a.corpus, check_files=False)
-    for s in make_splits(c, a.protocol, k=a.k, seed=a.seed, dev_share=a.dev_share):
+    splits = make_splits(c, a.protocol, k=a.k, seed=a.seed, dev_share=a.dev_share, dev_by=a.dev_by)
+    for s in splits:
         scored = int(s.test_mask(c.table).sum())
         print(f"{s.name:24s} train {len(s.train):4d}  dev {len(s.dev):3d}  test {len(s.test):4d} dialogues"
-              f"  ({scored} scored test utterances)")
+              f"  ({scored} scored test utterances; dev by {s.dev_by})" + (f"  note: {s.dev_note}" if s.dev_note else ""))
+    print("\nscored test utterances per class:")
+    print(fold_class_counts(c, splits, "test").to_string())
     return 0

@@ -80,7 +80,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="sets", action="append", required=True, metavar="NAME",
                    help="a stored feature set (emowb feature-sets lists them; repeat for several)")
     p.add_argument("--layers", default="all", help="layers of an all-layer set: 'all' or e.g. 2,3")
-    p.add_argument("--protocol", default="loso", choices=["fixed", "logo", "loso", "kfold"])
+    p.add_argument("--protocol", default="loso", choices=["fixed", "logo", "loso", "kfold", "stratified-kfold"])
+    p.add_argument("--k", type=int, default=5, help="folds of kfold / stratified-kfold")
     p.add_argument("--classifier", default="logreg", choices=["logreg", "linear-svm"])
     p.add_argument("--per-speaker", action="store_true",
                    help="z-score each speaker's features with that speaker's own statistics first (label-free)")
@@ -248,7 +249,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
         for layer, x in views:
             t0 = time.perf_counter()
             per_fold, _ = linear_probe(corpus, x, protocol=args.protocol, classifier=args.classifier,
-                                       seed=args.seed, valid=fs.valid, n_jobs=args.jobs)
+                                       seed=args.seed, valid=fs.valid, n_jobs=args.jobs, k=args.k)
             row = {"feature set": name, "layer": layer, "dim": x.shape[1]}
             row.update({m: summarise(per_fold[k]).format() for m, k in
                         (("UA", "UA"), ("WA", "WA"), ("weighted F1", "weighted_f1"))})

@@ -62,14 +62,16 @@ from emowb.utils import atomic_path, seed_everything, stable_hash, write_json
 __all__ = ["EmoDistillConfig", "KDVariant", "EmoDistill", "EmoDistillMethod", "EmoDistillResult",
            "ablation_variants", "temperature_sweep", "run_variants", "run_ablations", "AblationResult"]
 
+#: Teachers and students weight their cross-entropy by the training split's classes
+#: (``class_weights="balanced"``): EmoDistill is scored by UA, and natural corpora are imbalanced.
 DEFAULT_TEACHER_TRAIN = TrainConfig(epochs=40, batch_size=32, weight_decay=1e-4,
                                     optimizer=Optimizer.ADAMW, patience=8, lr_patience=4,
-                                    lr_factor=0.5, progress=False, keep_last=False)
+                                    lr_factor=0.5, progress=False, keep_last=False, class_weights="balanced")
 #: The poster fine-tunes HuBERT with AdamW at 1e-4; a light student trained from scratch uses
 #: a larger rate (set ``train.lr=1e-4`` for the SSL fine-tuning path).
 DEFAULT_STUDENT_TRAIN = TrainConfig(epochs=40, batch_size=32, weight_decay=1e-4,
                                     optimizer=Optimizer.ADAMW, patience=8, lr_patience=4,
-                                    lr_factor=0.5, progress=False, keep_last=False)
+                                    lr_factor=0.5, progress=False, keep_last=False, class_weights="balanced")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -81,6 +83,12 @@ class EmoDistillConfig(Config):
         corpus: corpus folder.
         protocol, folds, split_seed, dev_share, k: the speaker-independent protocol
             (:func:`emowb.data.splits.make_splits`; ``folds`` = fold-name suffixes to run).
+        dev_by: how the early-stopping dev set is drawn from a fold's training part: ``speaker``
+            (whole training speakers / sessions held out, so dev is speaker-independent too; with
+            fewer than 3 independent speaker groups it falls back to ``dialogue`` and the split's
+            ``dev_note`` says so) or ``dialogue`` (a random share of the training dialogues: on a
+            corpus of single utterances, random utterances whose speakers also train). Recorded
+            in every split (``Split.dev_by``) and so in every run's ``config.json``.
         seeds: student seeds.
         teacher_seed: the teachers' seed (one teacher per fold, shared by all students).
         prosodic, linguistic: the teachers.
@@ -107,6 +115,9 @@ class EmoDistillConfig(Config):
     folds: tuple[str, ...] | None = None
     split_seed: int = 0
     dev_share: float = 0.1
+    dev_by: str = setting("speaker", help="early-stopping dev: speaker (whole training speakers held out; "
+                                          "speaker-independent) or dialogue (a random share of the training "
+                                          "dialogues / utterances)")
     k: int = 5
     seeds: tuple[int, ...] = (0, 1, 2)
     teacher_seed: int = 0
@@ -128,6 +139,8 @@ class EmoDistillConfig(Config):
     def validate(self) -> None:
         require(len(self.seeds) >= 1, "EmoDistillConfig.seeds must not be empty")
         require(0 < self.dev_share < 1, f"EmoDistillConfig.dev_share must be in (0, 1), got {self.dev_share}")
+        require(self.dev_by in ("speaker", "dialogue"),
+                f"EmoDistillConfig.dev_by must be 'speaker' or 'dialogue', got {self.dev_by!r}")
         require(self.n_mels >= 8, f"EmoDistillConfig.n_mels must be >= 8, got {self.n_mels}")
         require(self.invalid_audio in ("raise", "keep"),
                 f"EmoDistillConfig.invalid_audio must be 'raise' or 'keep', got {self.invalid_audio!r}")
@@ -199,7 +212,7 @@ class EmoDistill:
         self._features: dict[str, FeatureSet] = {}
         self._student_data: dict[str, UtteranceSplits] = {}
         self.splits = make_splits(corpus, config.protocol, seed=config.split_seed, dev_share=config.dev_share,
-                                  k=config.k, folds=config.folds)
+                                  k=config.k, folds=config.folds, dev_by=config.dev_by)
 
     # ------------------------------------------------------------------ inputs
     def feature(self, name: str, *, speaker_normalise: bool = False, **params) -> FeatureSet:

@@ -33,7 +33,27 @@ import torch.nn.functional as F
 
 from emowb.models.output import ModelOutput
 
-__all__ = ["ModelOutput", "TrainLoss", "CrossEntropyLoss", "BatchSource"]
+__all__ = ["ModelOutput", "TrainLoss", "CrossEntropyLoss", "BatchSource", "CLASS_WEIGHTS",
+           "balanced_class_weights"]
+
+#: Values of ``TrainConfig.class_weights``.
+CLASS_WEIGHTS = ("none", "balanced")
+
+
+def balanced_class_weights(labels, n_classes: int) -> torch.Tensor:
+    """scikit-learn's "balanced" class weights of training labels: ``w_c = n / (C · n_c)``.
+
+    ``n`` is the number of labels, ``n_c`` those of class c and ``C`` the number of classes that
+    occur; a class that does not occur gets 0 (it is never a target). Returns (n_classes,) float32.
+    """
+    y = torch.as_tensor(labels, dtype=torch.long).flatten()
+    if y.numel() == 0:
+        raise ValueError("balanced class weights need at least one training label")
+    counts = torch.bincount(y, minlength=n_classes).double()[:n_classes]
+    present = counts > 0
+    w = torch.zeros(n_classes, dtype=torch.float64)
+    w[present] = y.numel() / (int(present.sum()) * counts[present])
+    return w.float()
 
 
 class TrainLoss(nn.Module):
@@ -41,6 +61,20 @@ class TrainLoss(nn.Module):
 
     def forward(self, output: ModelOutput, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         raise NotImplementedError
+
+    def set_class_weights(self, weights: torch.Tensor | None) -> None:
+        """Weight the classes of every cross-entropy term of this loss (:class:`CrossEntropyLoss`
+        modules, itself included); the trainer calls it for ``TrainConfig.class_weights``.
+
+        Raises:
+            ValueError: the loss has no cross-entropy term to weight.
+        """
+        terms = [m for m in self.modules() if isinstance(m, CrossEntropyLoss)]
+        if not terms:
+            raise ValueError(f"{type(self).__name__} has no cross-entropy term (CrossEntropyLoss module) "
+                             "to weight; set class_weights='none' or give it one")
+        for m in terms:
+            m.class_weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
 
 
 class CrossEntropyLoss(TrainLoss):
@@ -57,10 +91,8 @@ class CrossEntropyLoss(TrainLoss):
 
     def __init__(self, class_weights: torch.Tensor | None = None) -> None:
         super().__init__()
-        if class_weights is not None:
-            self.register_buffer("class_weights", torch.as_tensor(class_weights, dtype=torch.float32))
-        else:
-            self.class_weights = None
+        self.register_buffer("class_weights", None if class_weights is None
+                             else torch.as_tensor(class_weights, dtype=torch.float32))
 
     def forward(self, output: ModelOutput, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         scored = batch.scored

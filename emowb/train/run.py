@@ -47,11 +47,15 @@ class DataConfig(Config):
     Attributes:
         corpus: corpus folder.
         features: modality code -> stored feature-set name (``{"a": "egemaps", "v": "openface-au"}``).
-        protocol: ``fixed`` | ``logo`` | ``loso`` | ``kfold`` (see :mod:`emowb.data.splits`) or
+        protocol: ``fixed`` | ``logo`` | ``loso`` | ``kfold`` | ``stratified-kfold`` (see
+            :mod:`emowb.data.splits`) or
             ``given`` / ``given:<name>`` (the split recorded in the corpus, e.g. COGMEN's).
         fold: fold name (suffix, e.g. ``"Ses05"``) for a single run; None = the first fold.
         split_seed: seed of the dev draw / k-fold assignment.
         dev_share, test_groups, k: see :func:`emowb.data.splits.make_splits`.
+        dev_by: ``dialogue`` (COGMEN's rule: a random share of the training dialogues; the default,
+            so COGMEN runs keep the reference's dev) or ``speaker`` (dev holds out whole training
+            speakers / sessions: speaker-independent early stopping).
         standardize: z-score features with statistics of the training dialogues.
         per_speaker: first z-score each speaker's features with that speaker's own statistics
             (label-free speaker normalisation; not in COGMEN).
@@ -64,6 +68,9 @@ class DataConfig(Config):
     fold: str | None = None
     split_seed: int = 0
     dev_share: float = 0.1
+    dev_by: str = setting("dialogue", help="how dev is drawn from the training part: dialogue (COGMEN's rule: a "
+                                         "random dev_share of the training dialogues, whose speakers also train) "
+                                         "or speaker (whole training speakers / sessions held out)")
     test_groups: tuple[str, ...] | None = None
     k: int = 5
     standardize: bool = True
@@ -80,6 +87,8 @@ class DataConfig(Config):
                 raise ConfigError(f"DataConfig.protocol must be one of {[x.value for x in Protocol]} or "
                                   f"'given[:name]', got {p!r}") from None
         require(0 <= self.dev_share < 1, f"DataConfig.dev_share must be in [0, 1), got {self.dev_share}")
+        require(self.dev_by in ("speaker", "dialogue"),
+                f"DataConfig.dev_by must be 'speaker' or 'dialogue', got {self.dev_by!r}")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -118,7 +127,7 @@ def make_fold_splits(corpus: Corpus, data: DataConfig, *, folds: Sequence[str] |
         splits = [given_split(corpus, name)]
     else:
         splits = make_splits(corpus, data.protocol, seed=data.split_seed, dev_share=data.dev_share,
-                             test_groups=data.test_groups, k=data.k)
+                             test_groups=data.test_groups, k=data.k, dev_by=data.dev_by)
     if folds is not None:
         want = set(folds)
         splits = [s for s in splits if s.name in want or s.name.split("-", 1)[-1] in want]
@@ -312,8 +321,7 @@ def load_run(run_dir: str | Path) -> StoredRun:
             raise ConfigError(f"{run_dir}: cannot load the run's configuration class "
                               f"{run['config_type']!r} ({e})") from None
     s = run["split"]
-    split = Split(s["name"], tuple(s["train"]), tuple(s["dev"]), tuple(s["test"]),
-                  tuple(s["score_speakers"]) if s.get("score_speakers") is not None else None)
+    split = Split.from_json(s)
     config = cls.from_dict(run["config"])
     seed = run.get("seed", getattr(getattr(config, "train", None), "seed", None))
     return StoredRun(method=method, variant=run.get("variant"), fold=run.get("fold", split.name), seed=seed,

@@ -56,7 +56,7 @@ from tqdm.auto import tqdm
 from emowb.config import SCHEMA_VERSION, Config, identity, require, setting
 from emowb.eval.metrics import SCALAR_METRICS, compute_metrics
 from emowb.models.output import ModelOutput
-from emowb.train.api import CrossEntropyLoss, TrainLoss
+from emowb.train.api import CLASS_WEIGHTS, CrossEntropyLoss, TrainLoss, balanced_class_weights
 from emowb.utils import atomic_path, resolve_device, seed_everything, stable_hash, write_json
 
 __all__ = ["Optimizer", "LrMonitor", "TrainConfig", "Trainer", "TrainerError", "Evaluation",
@@ -221,6 +221,9 @@ class TrainConfig(Config):
         min_delta: the improvement that counts. An epoch that ties the best score exactly counts
             as an improvement when its dev loss is lower (small dev sets saturate).
         select_metric: dev metric for model selection (``weighted_f1``).
+        class_weights: ``none`` or ``balanced``: weight the training cross-entropy (every
+            :class:`~emowb.train.api.CrossEntropyLoss` term of the loss) by the training labels'
+            ``n / (C · n_c)``. The dev loss stays unweighted.
         lr_monitor, lr_patience, lr_factor: ReduceLROnPlateau (torch defaults 10 / 0.1).
         seed: seeds python, numpy, torch, the batch order and the masking generator.
         device: ``auto`` | ``cpu`` | ``cuda[:N]``; amp: bf16 autocast on CUDA (never on CPU).
@@ -241,6 +244,9 @@ class TrainConfig(Config):
     patience: int | None = 10
     min_delta: float = 0.0
     select_metric: str = "weighted_f1"
+    class_weights: str = setting(
+        "none", help="none | balanced: weight the training cross-entropy by the training split's labels, "
+                     "n / (C * n_c) (sklearn's balanced; for UA on imbalanced corpora). COGMEN's reference: none")
     lr_monitor: LrMonitor = LrMonitor.DEV_LOSS
     lr_patience: int = 10
     lr_factor: float = 0.1
@@ -273,6 +279,8 @@ class TrainConfig(Config):
         require(self.select_metric in SCALAR_METRICS,
                 f"TrainConfig.select_metric must be one of {SCALAR_METRICS}, got {self.select_metric!r}")
         require(0 < self.lr_factor < 1, f"TrainConfig.lr_factor must be in (0, 1), got {self.lr_factor}")
+        require(self.class_weights in CLASS_WEIGHTS,
+                f"TrainConfig.class_weights must be one of {CLASS_WEIGHTS}, got {self.class_weights!r}")
         require(self.lr_patience >= 0, f"TrainConfig.lr_patience must be >= 0, got {self.lr_patience}")
         require(self.num_threads is None or self.num_threads >= 1,
                 f"TrainConfig.num_threads must be >= 1 or None, got {self.num_threads}")
@@ -359,6 +367,22 @@ class Trainer:
         self.run_config = run_config if isinstance(run_config, RunRecord) else dict(run_config or {})
         self.callbacks = list(callbacks)
         self.device = torch.device(resolve_device(config.device))
+        self.class_weights: torch.Tensor | None = None
+        if config.class_weights == "balanced":
+            self.class_weights = balanced_class_weights(self._train_labels(), len(self.labels))
+            try:
+                self.loss_fn.set_class_weights(self.class_weights)
+            except ValueError as e:
+                raise TrainerError(f"TrainConfig.class_weights='balanced': {e}") from None
+
+    def _train_labels(self) -> torch.Tensor:
+        """The scored training labels (a source's ``labels`` / ``scored``, else one pass over its batches)."""
+        src = self.train_data
+        labels, scored = getattr(src, "labels", None), getattr(src, "scored", None)
+        if isinstance(labels, torch.Tensor) and isinstance(scored, torch.Tensor):
+            return labels[scored]
+        out = [b.labels[b.scored] for b in src.batches(batch_size=self.config.batch_size, shuffle=False)]
+        return torch.cat(out)
 
     # ----------------------------------------------------------------- helpers
     def _autocast(self):
@@ -377,6 +401,8 @@ class Trainer:
                       "n_parameters": int(sum(p.numel() for p in self.model.parameters())),
                       "config": self.model.config.to_dict() if isinstance(getattr(self.model, "config", None), Config) else None},
             "loss": type(self.loss_fn).__name__,
+            **({"class_weights": [round(float(w), 6) for w in self.class_weights]}
+               if self.class_weights is not None else {}),
             "labels": list(self.labels),
             "contexts": list(self.contexts),
             "select": {"split": "dev", "context": self.select_context, "metric": self.config.select_metric},
