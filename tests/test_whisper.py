@@ -248,3 +248,28 @@ def test_whisper_student_backbone_trains_only_its_top_layers():
     with pytest.raises(ValueError, match="ssl_finetune_top=9 out of range: Whisper tiny.en has 4 layers"):
         SpeechStudent(StudentConfig(backbone="ssl", ssl_model="tiny.en", ssl_mode="finetune", ssl_finetune_top=9),
                       n_classes=4)
+
+
+@needs_tiny
+def test_bench_one_table_on_any_corpus(tmp_path):
+    from emowb.cli import main
+    from emowb.data.synth import SynthConfig, generate
+
+    corpus = generate(tmp_path / "c", SynthConfig(dialogues=5, utterances=(4, 6), seed=0))
+    out = tmp_path / "bench"
+    argv = ["bench", str(corpus.root), "--protocol", "logo", "--folds", "logo-Ses05", "--seeds", "0",
+            "--functionals", "egemaps", "--encoder", "tiny.en", "--students", "mlp,ssl-pooled",
+            "--epochs", "1", "--out", str(out)]
+    assert main(argv) == 0
+    table = {r["model"]: r for r in json.loads((out / "bench.json").read_text())["table"]}
+    assert "probe: egemaps + logistic regression" in table
+    assert [m for m in table if m.startswith("probe: whisper tiny.en, layer")] == \
+        [f"probe: whisper tiny.en, layer {i} + logistic regression" for i in range(5)]
+    assert {"prosodic teacher alone", "student: MLP on eGeMAPS, no KD", "student: MLP on eGeMAPS, + prosodic KD",
+            "student: Whisper tiny.en (layer mix), no KD", "student: Whisper tiny.en (layer mix), + prosodic KD"} \
+        <= set(table)
+    assert all(r["runs"] in ("1 folds", "1 runs") for r in table.values())
+    first = (out / "bench.md").read_text()
+    assert main(argv) == 0                                   # a rerun reuses every run: same table
+    assert (out / "bench.md").read_text() == first
+    assert main(["bench", str(corpus.root), "--students", "ssl-pooled", "--encoder", "none"]) == 2

@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "emowb.cli.features",    # import, features
     "emowb.cli.train",       # train, evaluate, experiments
     "emowb.cli.kd",          # distillation
+    "emowb.cli.bench",       # one speech-only benchmark table on any corpus
     "emowb.cli.notebook",    # notebooks, demo
 )
 
