@@ -54,13 +54,12 @@ def cmd_bench(a: argparse.Namespace) -> int:
     import pandas as pd
     import torch
 
-    from emowb.batching.utterances import speaker_normalise_inputs
+    from emowb.cli.features import probe_views
     from emowb.config import ConfigError
     from emowb.data.corpus import Corpus
     from emowb.eval.linear import linear_probe
     from emowb.eval.summary import summarise, summarise_frame, to_markdown
     from emowb.features.extract import extract
-    from emowb.features.ssl import split_layers
     from emowb.kd.emodistill import EmoDistill, EmoDistillConfig, KDVariant, run_variants
     from emowb.utils import write_json
 
@@ -76,7 +75,6 @@ def cmd_bench(a: argparse.Namespace) -> int:
     encoder = None if a.encoder in ("", "none") else a.encoder
     if "ssl-pooled" in students and encoder is None:
         raise ConfigError("--students ssl-pooled needs an --encoder (base, tiny.en or a folder)")
-    ids = corpus.table["utt_id"].tolist()
     rows: list[dict] = []
 
     def add(model: str, frame: pd.DataFrame, n: str) -> None:
@@ -88,12 +86,9 @@ def cmd_bench(a: argparse.Namespace) -> int:
     if encoder is not None:
         probes.append((f"whisper {encoder}", extract(corpus, "whisper", model=encoder, layer="all", progress=False)))
     for name, fs in probes:
-        fs = fs.take(ids)
-        if per_speaker:
-            fs = speaker_normalise_inputs(corpus, {"x": fs})["x"]
-        views = ([(f"{name}, layer {i}", x) for i, x in enumerate(split_layers(fs).transpose(1, 0, 2))]
-                 if fs.config.get("layer") == "all" else [(name, fs.values)])
-        for label, x in views:
+        fs, views = probe_views(corpus, fs, per_speaker=per_speaker)
+        for layer, x in views:
+            label = f"{name}, layer {layer}" if fs.config.get("layer") == "all" else name
             per_fold, _ = linear_probe(corpus, x, protocol=a.protocol, k=a.k, valid=fs.valid, n_jobs=1)
             if folds:
                 per_fold = per_fold[per_fold["fold"].isin(folds)]

@@ -221,31 +221,15 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from emowb.batching.utterances import speaker_normalise_inputs
     from emowb.eval.linear import linear_probe
     from emowb.eval.summary import summarise, to_markdown
-    from emowb.features.ssl import split_layers
     from emowb.features.store import load_features
 
     corpus = Corpus.load(args.corpus)
-    ids = corpus.table["utt_id"].tolist()
     rows, folds = [], []
     for name in args.sets:
-        fs = load_features(corpus, name).take(ids)
-        if args.per_speaker:
-            fs = speaker_normalise_inputs(corpus, {name: fs})[name]
-        if fs.kind != "vector":
-            raise FeatureError(f"feature set {name!r} holds frame sequences; probe a vector set (functionals, "
-                               "pooled encoder states)")
-        if fs.config.get("layer") == "all":
-            stack = split_layers(fs)
-            layers = range(stack.shape[1]) if args.layers == "all" else [int(x) for x in args.layers.split(",")]
-            bad = [x for x in layers if not 0 <= x < stack.shape[1]]
-            if bad:
-                raise FeatureError(f"--layers {args.layers}: {name!r} has layers 0 .. {stack.shape[1] - 1}")
-            views = [(str(x), stack[:, x]) for x in layers]
-        else:
-            views = [(str(fs.config.get("layer", "-")), fs.values)]
+        fs, views = probe_views(corpus, load_features(corpus, name), per_speaker=args.per_speaker,
+                                layers=args.layers)
         for layer, x in views:
             t0 = time.perf_counter()
             per_fold, _ = linear_probe(corpus, x, protocol=args.protocol, classifier=args.classifier,
@@ -266,3 +250,24 @@ def cmd_probe(args: argparse.Namespace) -> int:
         write_json(args.json, {"corpus": str(corpus.root), "protocol": args.protocol, "classifier": args.classifier,
                                "per_speaker": args.per_speaker, "table": rows, "per_fold": folds})
     return 0
+
+
+def probe_views(corpus: Corpus, fs, *, per_speaker: bool, layers: str = "all"):
+    """``(fs, [(layer, (N, D) values), ...])`` to probe: ``fs`` in table order (z-scored per
+    speaker if asked), one view per chosen layer of an all-layer set, else the set itself."""
+    from emowb.batching.utterances import speaker_normalise_inputs
+    from emowb.features.ssl import split_layers
+
+    fs = fs.take(corpus.table["utt_id"].tolist())
+    if per_speaker:
+        fs = speaker_normalise_inputs(corpus, {fs.name: fs})[fs.name]
+    if fs.kind != "vector":
+        raise FeatureError(f"feature set {fs.name!r} holds frame sequences; probe a vector set (functionals, "
+                           "pooled encoder states)")
+    if fs.config.get("layer") != "all":
+        return fs, [(str(fs.config.get("layer", "-")), fs.values)]
+    stack = split_layers(fs)
+    chosen = range(stack.shape[1]) if layers == "all" else [int(x) for x in layers.split(",")]
+    if any(not 0 <= x < stack.shape[1] for x in chosen):
+        raise FeatureError(f"--layers {layers}: {fs.name!r} has layers 0 .. {stack.shape[1] - 1}")
+    return fs, [(str(x), stack[:, x]) for x in chosen]

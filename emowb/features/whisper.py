@@ -189,27 +189,39 @@ class WhisperEncoderModel:
         """Encoder frames that cover ``n_samples`` of audio (20 ms each)."""
         return max(1, math.ceil((n_samples // HOP) / 2))
 
-    def hidden_states(self, mel):
+    def hidden_states(self, mel, *, trained_from: int | None = None):
         """All L + 1 hidden states of a batch of log-mels.
 
         Args:
             mel: (B, n_mels, T) tensor, T even and <= 3000.
+            trained_from: for a student that fine-tunes its top layers: the first layer that keeps
+                gradients (layers below it, and the convolutions unless it is 0, run without; the
+                final layer norm keeps them when any layer does). None: as the caller's context.
 
         Returns:
             tuple of L + 1 tensors (B, T / 2, D).
         """
+        import torch
         import torch.nn.functional as F
 
         enc = self.encoder
-        h = F.gelu(enc.conv1(mel))
-        h = F.gelu(enc.conv2(h)).permute(0, 2, 1)                          # (B, T/2, D)
-        h = h + enc.embed_positions.weight[:h.shape[1]]                    # the positional table, cut
+        n_layers = len(enc.layers)
+
+        def grad(on: bool):
+            return torch.set_grad_enabled(torch.is_grad_enabled() and (trained_from is None or on))
+
+        with grad(trained_from == 0):
+            h = F.gelu(enc.conv1(mel))
+            h = F.gelu(enc.conv2(h)).permute(0, 2, 1)                      # (B, T/2, D)
+            h = h + enc.embed_positions.weight[:h.shape[1]]                # the positional table, cut
         states = [h]
-        for layer in enc.layers:
-            out = layer(h, None)
-            h = out[0] if isinstance(out, tuple) else out
+        for i, layer in enumerate(enc.layers):
+            with grad(trained_from is not None and i >= trained_from):
+                out = layer(h, None)
+                h = out[0] if isinstance(out, tuple) else out
             states.append(h)
-        states[-1] = enc.layer_norm(h)
+        with grad(trained_from is not None and trained_from < n_layers):
+            states[-1] = enc.layer_norm(h)
         return tuple(states)
 
     def encode(self, x: np.ndarray, *, pad_30s: bool = False):

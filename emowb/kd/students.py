@@ -315,22 +315,6 @@ class WhisperBackbone(nn.Module):
             raise ValueError("layer_mix: only the frozen mode has layer weights")
         return torch.softmax(self.layer_weights.float(), dim=0)
 
-    def _states(self, mel: torch.Tensor) -> list[torch.Tensor]:
-        """L + 1 states (1, T, D); layers below ``first_trained`` without gradients."""
-        enc = self.encoder
-        with torch.set_grad_enabled(torch.is_grad_enabled() and self.first_trained == 0):
-            h = F.gelu(enc.conv2(F.gelu(enc.conv1(mel)))).permute(0, 2, 1)
-            h = h + enc.embed_positions.weight[:h.shape[1]]
-        states = [h]
-        for i, layer in enumerate(enc.layers):
-            with torch.set_grad_enabled(torch.is_grad_enabled() and i >= self.first_trained):
-                out = layer(h, None)
-                h = out[0] if isinstance(out, tuple) else out
-            states.append(h)
-        with torch.set_grad_enabled(torch.is_grad_enabled() and self.mode is SSLMode.FINETUNE):
-            states[-1] = enc.layer_norm(h)
-        return states
-
     def forward(self, wave: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         x = wave.float()
         if x.ndim == 3:
@@ -340,7 +324,7 @@ class WhisperBackbone(nn.Module):
             # at most Whisper's 30-s window (load_waveforms cuts longer clips with a note)
             clip = x[b, :min(int(lengths[b]), 30 * 16000)].detach().cpu().numpy()
             mel = torch.from_numpy(self._whisper.log_mel(clip, pad_30s=False))[None].to(x.device)
-            states = self._states(mel)
+            states = self._whisper.hidden_states(mel, trained_from=self.first_trained)
             n = min(self._whisper.frames(len(clip)), states[0].shape[1])
             if self.mode is SSLMode.FROZEN:
                 h = torch.stack([s[0, :n] for s in states], 0)                 # (L+1, T, D)
