@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "emowb.cli.train",       # train, evaluate, experiments
     "emowb.cli.kd",          # distillation
     "emowb.cli.bench",       # one speech-only benchmark table on any corpus
+    "emowb.cli.predict",     # predict, export: a student on anyone's audio
     "emowb.cli.notebook",    # notebooks, demo
 )
 
@@ -86,6 +87,7 @@ OWN_ERRORS = (
     ("emowb.data.splits", "SplitError"),
     ("emowb.features.base", "FeatureError"),     # and ExtractionError
     ("emowb.train.trainer", "TrainerError"),
+    ("emowb.infer.frontend", "FrontEndError"),
 )
 
 
