@@ -34,11 +34,14 @@ import argparse
 import json
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))      # benchmarks._corpora
 
 
 def three_seconds(corpus, i: int = 0) -> np.ndarray:
@@ -58,9 +61,9 @@ def av_pipeline(work: Path):
     from emowb.models.cogmen import COGMEN, CogmenConfig
     from emowb.types import Modality
 
-    corpus = synth_corpus(work / "synth", dialogues=4, seed=0)
+    corpus = synth_corpus(work / "synth", dialogues=5, seed=0)
     feats = {Modality.AUDIO: extract(corpus, "egemaps", num_workers=1, progress=False),
-             Modality.VISUAL: extract(corpus, "openface-au", progress=False)}
+             Modality.VIDEO: extract(corpus, "openface-au", progress=False)}
     cfg = CogmenConfig(modalities="av", seq_layers=4, gnn_heads=7)
     torch.manual_seed(0)
     model = COGMEN(cfg, input_dims={m: f.dim for m, f in feats.items()}, n_classes=len(corpus.labels)).eval()
@@ -74,7 +77,7 @@ def av_pipeline(work: Path):
         v = au_statistics(read_openface(face_csv))                      # face statistics (CSV)
         d = dlg
         d.features[Modality.AUDIO][-1] = torch.from_numpy(a)             # the new utterance's inputs
-        d.features[Modality.VISUAL][-1] = torch.from_numpy(v.astype(np.float32))
+        d.features[Modality.VIDEO][-1] = torch.from_numpy(v.astype(np.float32))
         with torch.inference_mode():
             return model(collate([d])).logits[-1].numpy()
 

@@ -141,6 +141,8 @@ def test_exported_bundle_matches_pytorch_and_runs_alone(which, corpus, request, 
         assert (out / "frontend.onnx").is_file() and meta["parity"]["frontend_max_abs"] < 1e-3
     card = (out / "MODEL_CARD.md").read_text()
     assert "Intended use" in card and "Limits" in card and corpus.name in card
+    ua = json.loads((run / "metrics.json").read_text())["test"]["a"]["UA"]
+    assert f"unweighted accuracy (UA): {ua:.3f}" in card
     t = _test_part(corpus, run)
     a = predict_files(load_predictor(run), t["path"].tolist(), speaker="one", segment_mode="none")
     b = predict_files(load_bundle(out), t["path"].tolist(), speaker="one", segment_mode="none")

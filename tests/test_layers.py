@@ -10,9 +10,10 @@ Layers, lowest first (a module may import from its own layer and the layers belo
     5  eval        metrics, contexts, summaries, probes, reproduce
     6  train       trainer, masking, runs, experiments
     7  kd          knowledge distillation
-    8  viz         figures
-    9  notebook    the notebooks' configurations and runner
-    10 cli         the command line (and ``python -m emowb``)
+    8  infer       trained students on new audio: predict, stream, export
+    9  viz         figures
+    10 notebook    the notebooks' configurations and runner
+    11 cli         the command line (and ``python -m emowb``)
 
 Every import counts: module-level ones, those inside functions, and module names given as string
 literals (``importlib.import_module("emowb.x")``, lazy-import tables). Only the imports that run
@@ -41,9 +42,10 @@ LAYERS = {
     "eval": 5,
     "train": 6,
     "kd": 7,
-    "viz": 8,
-    "notebook": 9,
-    "cli": 10, "__main__": 10,
+    "infer": 8,
+    "viz": 9,
+    "notebook": 10,
+    "cli": 11, "__main__": 11,
 }
 
 MODULE_NAME = re.compile(r"emowb(\.[A-Za-z_][A-Za-z0-9_]*)+")

@@ -46,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rate", type=int, default=None, help="sample rate of raw PCM on stdin (required for -)")
     p.add_argument("--channels", type=int, default=1, help="channels of raw PCM on stdin")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--corpus", help="with --run: the training corpus' folder, if it moved since training")
     p.set_defaults(func=cmd_predict)
 
     e = sub.add_parser("export", help="a student run -> ONNX bundle with model card",
@@ -53,6 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("run", help="the student's run folder")
     e.add_argument("--out", required=True, help="bundle folder")
     e.add_argument("--force", action="store_true", help="overwrite an existing bundle")
+    e.add_argument("--corpus", help="the training corpus' folder, if it moved since training")
     e.set_defaults(func=cmd_export)
 
 
@@ -70,7 +72,9 @@ def cmd_predict(a: argparse.Namespace) -> int:
     from emowb.infer.serve import event_line, predict_files, read_pcm, stream, write_table
 
     torch.set_num_threads(max(1, a.threads))
-    pred = load_predictor(a.bundle or a.run)
+    if a.bundle and a.corpus:
+        raise ConfigError("--corpus goes with --run: a bundle needs no corpus")
+    pred = load_predictor(a.bundle or a.run, corpus=a.corpus)
     if a.stream:
         if len(a.inputs) != 1:
             raise ConfigError("--stream takes one input: a file or - (raw PCM on stdin)")
@@ -125,7 +129,7 @@ def cmd_export(a: argparse.Namespace) -> int:
 
     from emowb.infer.export import export_bundle
 
-    out = export_bundle(a.run, a.out, force=a.force)
+    out = export_bundle(a.run, a.out, force=a.force, corpus=a.corpus)
     meta = json.loads((Path(out) / "bundle.json").read_text())
     par = meta["parity"]
     print(f"emowb export: {out} ({', '.join(sorted(meta['files'].values()))}); ONNX Runtime vs PyTorch on "

@@ -110,11 +110,10 @@ def _parity_waves(runner, split, n: int = 8) -> list[np.ndarray]:
 
 
 def _card(info: dict, spec: dict, parity: dict, labels: list[str]) -> str:
-    m = info.get("metrics") or {}
-    test = m.get("test") or m
-    ctx = next(iter(test.values())) if test and isinstance(next(iter(test.values())), dict) else test
-    score = lambda k: (f"{ctx[k]:.3f}" if isinstance(ctx, dict) and isinstance(ctx.get(k), (int, float))  # noqa: E731
-                       else "n/a")
+    test = (info.get("metrics") or {}).get("test") or {}
+    ctx = next((v for v in test.values() if isinstance(v, dict)), {})
+    score = lambda k: f"{ctx[k]:.3f}" if isinstance(ctx.get(k), (int, float)) else "n/a"  # noqa: E731
+    fmt = lambda v: "n/a (not a network)" if v is None else f"{v:.2g}"  # noqa: E731
     c = info.get("corpus", {})
     s = info.get("split", {})
     return f"""# Model card: speech emotion student ({info.get('backbone')} on {spec['kind']})
@@ -131,16 +130,18 @@ detector (`emowb predict`).
 ## Training data and protocol
 - Corpus: `{c.get('name')}`, {c.get('n_train_utterances')} training utterances from
   {c.get('n_train_speakers')} speakers; classes {', '.join(c.get('labels', labels))}.
-- Protocol: `{s.get('protocol')}`, this model's held-out test part: {', '.join(map(str, s.get('test', []))) or 'none'}.
+- Protocol: `{s.get('protocol')}`, fold `{s.get('name')}`: {len(s.get('test', []))} held-out test dialogues
+  (speakers {', '.join(s.get('test_speakers', [])) or 'n/a'}).
 - Features: {spec['kind']} ({json.dumps({k: v for k, v in spec.items() if k not in ('audio',)})}).
 - Speaker normalisation at training: {'per speaker (z-score over each speaker)' if info.get('per_speaker') else 'none'};
   at inference the default is running (causal) statistics with a prior from the training
   speakers (see `docs/inference.md`): measure what that costs on your data.
 
 ## Scores (the run's own test part, not a promise for your audio)
-- unweighted accuracy (UA): {score('ua')}
-- weighted accuracy (WA): {score('wa')}
-- weighted F1: {score('f1_weighted')}
+- unweighted accuracy (UA): {score('UA')}
+- weighted accuracy (WA): {score('WA')}
+- weighted F1: {score('weighted_f1')}
+- test utterances: {ctx.get('n', 'n/a')}
 
 ## Intended use
 Research on speech emotion recognition; a baseline a researcher can run on their own
@@ -155,22 +156,25 @@ recordings. Not for decisions about people (hiring, health, policing, surveillan
 
 ## Export parity
 ONNX Runtime vs PyTorch on {parity.get('n_utterances')} real utterances: max |Δ| front end
-{parity.get('frontend_max_abs')}, logits {parity.get('logits_max_abs')}.
+{fmt(parity.get('frontend_max_abs'))}, logits {fmt(parity.get('logits_max_abs'))}.
 """
 
 
-def export_bundle(run_dir: str | Path, out: str | Path, *, force: bool = False) -> Path:
+def export_bundle(run_dir: str | Path, out: str | Path, *, force: bool = False,
+                  corpus: str | Path | None = None) -> Path:
     """Export a student run folder to a bundle (see the module docstring); returns the folder.
 
     Raises:
         ConfigError: the output exists (without ``force``), or the run cannot be served.
+
+    ``corpus``: the training corpus' folder when it moved since training.
     """
     from emowb import __version__
 
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not force:
         raise ConfigError(f"{out} exists and is not empty; pass --force to overwrite it")
-    pred, head, runner = run_predictor(run_dir)
+    pred, head, runner = run_predictor(run_dir, corpus=corpus)
     tmp = out.with_name(out.name + ".tmp-export")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -220,9 +224,9 @@ def export_bundle(run_dir: str | Path, out: str | Path, *, force: bool = False) 
 
 
 def pred_split(pred: Predictor):
-    from emowb.train.run import load_run
+    from emowb.data.splits import Split
 
-    return load_run(pred.info["run_dir"]).split
+    return Split.from_json(pred.info["split_json"])
 
 
 def _check_version(meta: dict, path: Path) -> None:

@@ -157,8 +157,11 @@ def _prior(fs, corpus, train_ids: Sequence[str], *, prior_utterances: float) -> 
     return allrows.mean(0), np.mean(variances, 0), float(prior_utterances) * mean_rows
 
 
-def run_predictor(run_dir: str | Path, *, prior_utterances: float = 5.0, log=None):
+def run_predictor(run_dir: str | Path, *, prior_utterances: float = 5.0, corpus: str | Path | None = None, log=None):
     """(Predictor, StudentHead, the run's parts) of an EmoDistill student run folder (PyTorch).
+
+    ``corpus``: the training corpus' folder when it is no longer where the run recorded it (a
+    relative path is read from the current folder).
 
     Raises:
         ConfigError: not a speech-only student run, or a student that cannot be served.
@@ -180,9 +183,11 @@ def run_predictor(run_dir: str | Path, *, prior_utterances: float = 5.0, log=Non
     if backbone is Backbone.SSL:
         raise ConfigError(f"{run_dir}: a student that fine-tunes an encoder on waveforms (backbone 'ssl') cannot be "
                           "served yet; train backbone ssl-pooled, mlp or cnn")
+    if corpus is not None:
+        cfg = cfg.replace(corpus=str(corpus))
     if not cfg.corpus or not Path(cfg.corpus).is_dir():
-        raise ConfigError(f"{run_dir}: its corpus {cfg.corpus!r} is not here; the predictor needs the training "
-                          "corpus' cached features for its statistics (or use an exported bundle)")
+        raise ConfigError(f"{run_dir}: its corpus {cfg.corpus!r} is not here (paths are read from the current "
+                          "folder); pass the corpus folder (--corpus), or predict with an exported bundle")
     runner = EmoDistill(cfg, log=log)
     split = stored.split
     name = cfg.student.input_name
@@ -211,7 +216,10 @@ def run_predictor(run_dir: str | Path, *, prior_utterances: float = 5.0, log=Non
     info = {"run_dir": str(run_dir), "method": stored.method, "identity": stored.identity, "fold": stored.fold,
             "seed": stored.seed, "backbone": backbone.value, "input": name, "feature_config": raw_cfg,
             "config": cfg.to_dict() if hasattr(cfg, "to_dict") else None,
-            "split": {"name": split.name, "protocol": cfg.protocol, "test": list(split.test)},
+            "split": {"name": split.name, "protocol": cfg.protocol, "test": list(split.test),
+                      "test_speakers": sorted(map(str, runner.corpus.table.loc[
+                          runner.corpus.table["dialogue_id"].isin(set(split.test)), "speaker"].unique()))},
+            "split_json": split.to_json(),
             "corpus": {"name": runner.corpus.name, "labels": list(runner.corpus.labels),
                        "n_train_utterances": len(train_ids),
                        "n_train_speakers": int(runner.corpus.table.set_index("utt_id").loc[train_ids, "speaker"].nunique())},
@@ -245,12 +253,13 @@ def _metrics(run_dir: Path) -> dict:
     return json.loads(p.read_text()) if p.is_file() else {}
 
 
-def load_predictor(source: str | Path, *, backend: str = "auto") -> Predictor:
+def load_predictor(source: str | Path, *, backend: str = "auto", corpus: str | Path | None = None) -> Predictor:
     """A predictor from a run folder (PyTorch) or an exported bundle (ONNX Runtime).
 
     Args:
         source: a student's run folder (``config.json``) or a bundle folder (``bundle.json``).
         backend: ``auto`` (run -> torch, bundle -> onnx), ``torch`` or ``onnx`` (a bundle only).
+        corpus: a run's training corpus, when it moved (see :func:`run_predictor`).
     """
     source = Path(source)
     if (source / "bundle.json").is_file():
@@ -262,5 +271,5 @@ def load_predictor(source: str | Path, *, backend: str = "auto") -> Predictor:
     if (source / "config.json").is_file():
         if backend == "onnx":
             raise ConfigError(f"{source} is a run folder: export it first (emowb export {source}) to run it with onnxruntime")
-        return run_predictor(source, log=None)[0]
+        return run_predictor(source, corpus=corpus, log=None)[0]
     raise ConfigError(f"{source} is neither a run folder (config.json) nor an exported bundle (bundle.json)")
