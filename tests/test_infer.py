@@ -270,3 +270,46 @@ def test_cli_predict_export_and_stream(mlp_run, corpus, tmp_path):
     r = subprocess.run(exe + ["predict", str(tmp_path / "nope.wav"), "--run", str(mlp_run)], capture_output=True,
                        text=True)
     assert r.returncode == 2 and "does not exist" in r.stderr
+
+
+# --------------------------------------------------------------------------- COGMEN runs
+@pytest.fixture(scope="module")
+def cogmen_runs(corpus, tmp_path_factory):
+    from emowb.train.run import RunConfig, train_run
+
+    out = {}
+    for causal in (True, False):
+        cfg = RunConfig.from_params(corpus=str(corpus.root), features={"a": "egemaps"}, modalities="a",
+                                    protocol="logo", fold="Ses05", epochs=2, batch_size=4, seed=0,
+                                    graph="past" if causal else "window", causal=causal, progress=False)
+        run = tmp_path_factory.mktemp(f"cogmen_causal{causal}")
+        train_run(cfg, run_dir=run)
+        out[causal] = run
+    return out
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_cogmen_run_predicts_dialogues_as_its_own_evaluation(causal, cogmen_runs, corpus, tmp_path):
+    run = cogmen_runs[causal]
+    t = _test_part(corpus, run)
+    manifest = tmp_path / "m.csv"
+    t[["path", "speaker", "label", "dialogue_id"]].rename(columns={"dialogue_id": "dialogue"}).to_csv(manifest, index=False)
+    pred = load_predictor(run)
+    assert pred.info["causal"] is causal
+    df = predict_files(pred, [manifest], speaker_norm="offline", segment_mode="none")
+    own = pd.read_parquet(run / "predictions.parquet").query("split == 'test' and context == 'a'")
+    want = {u: corpus.labels[int(v)] for u, v in zip(own["utt_id"], own["y_pred"])}
+    got = dict(zip(df["source"].map(dict(zip(t["path"], t["utt_id"]))), df["pred"]))
+    assert got == want
+    probs = df[[f"p_{x}" for x in corpus.labels]].to_numpy()
+    own_p = own.set_index("utt_id").loc[df["source"].map(dict(zip(t["path"], t["utt_id"]))),
+                                        [f"p_{x}" for x in corpus.labels]].to_numpy()
+    assert np.abs(probs - own_p).max() < 1e-4
+    wave, _ = _recording(corpus, 4, pause=1.0)
+    chunks = [wave[i:i + 320] for i in range(0, len(wave), 320)]
+    if causal:
+        events = list(stream(pred, chunks, sr=16000))
+        assert len(events) == 4 and all(e["label"] in corpus.labels for e in events)
+    else:
+        with pytest.raises(ConfigError, match="bidirectional"):
+            list(stream(pred, chunks, sr=16000))

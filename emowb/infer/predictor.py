@@ -30,7 +30,8 @@ from emowb.config import ConfigError
 from emowb.infer.frontend import FrontEnd, make_frontend
 from emowb.infer.normalise import SPEAKER_NORMS, Normaliser
 
-__all__ = ["Prediction", "Predictor", "StudentHead", "load_predictor", "frontend_spec", "run_predictor"]
+__all__ = ["Prediction", "Predictor", "StudentHead", "OpenDialogue", "DialogueContext", "load_predictor",
+           "frontend_spec", "run_predictor", "cogmen_predictor"]
 
 
 @dataclasses.dataclass
@@ -75,11 +76,21 @@ class Predictor:
     """
 
     def __init__(self, *, labels: Sequence[str], frontend: FrontEnd, normaliser: Normaliser,
-                 classifier: Callable[[np.ndarray, np.ndarray], np.ndarray], info: dict | None = None) -> None:
+                 classifier: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+                 context: "DialogueContext | None" = None, info: dict | None = None) -> None:
+        if (classifier is None) == (context is None):
+            raise ValueError("Predictor: give a classifier (utterance model) or a context (dialogue model)")
         self.labels = list(labels)
         self.frontend, self.normaliser, self.classifier = frontend, normaliser, classifier
+        self.context = context
         self.info = dict(info or {})
         self.sr = frontend.sr
+
+    def _prediction(self, logits) -> Prediction:
+        logits = np.asarray(logits, np.float64).reshape(-1)
+        p = np.exp(logits - logits.max())
+        p /= p.sum()
+        return Prediction(self.labels[int(p.argmax())], p)
 
     # ------------------------------------------------------------------ scoring
     def features(self, wave: np.ndarray) -> np.ndarray:
@@ -87,13 +98,29 @@ class Predictor:
         return self.frontend(np.asarray(wave, np.float32))
 
     def score(self, x: np.ndarray) -> Prediction:
-        """Classify one normalised input ((D,) or (T, D))."""
+        """Classify one normalised input ((D,) or (T, D)) on its own (an utterance model)."""
+        if self.classifier is None:
+            raise ConfigError("this predictor is a dialogue model: score utterances with score_dialogue or "
+                              "open_dialogue")
         x = np.asarray(x, np.float32)[None]
         lengths = np.array([x.shape[1] if self.normaliser.sequence else 1], np.int64)
-        logits = np.asarray(self.classifier(x, lengths), np.float64)[0]
-        p = np.exp(logits - logits.max())
-        p /= p.sum()
-        return Prediction(self.labels[int(p.argmax())], p)
+        return self._prediction(self.classifier(x, lengths)[0])
+
+    def score_dialogue(self, xs: Sequence[np.ndarray], speakers: Sequence[Hashable]) -> list[Prediction]:
+        """Classify the normalised inputs of one dialogue (recording), in order: a dialogue model
+        sees the earlier utterances (causal) or all of them (bidirectional, offline only); an
+        utterance model scores each alone."""
+        if self.context is None:
+            return [self.score(x) for x in xs]
+        return [self._prediction(z) for z in self.context.score_all(xs, [str(s) for s in speakers])]
+
+    def open_dialogue(self) -> "OpenDialogue":
+        """A live dialogue (a stream): ``.score(x, speaker)`` per utterance as it ends.
+
+        Raises:
+            ConfigError: a bidirectional dialogue model (its predictions need future utterances).
+        """
+        return OpenDialogue(self)
 
     def predict(self, waves: Sequence[np.ndarray], *, speakers: Sequence[Hashable] | None = None,
                 speaker_norm: str = "running") -> list[Prediction]:
@@ -111,6 +138,7 @@ class Predictor:
         return [self.score(x) for x in self.normalise(feats, speakers, speaker_norm)]
 
     def normalise(self, feats: Sequence[np.ndarray], speakers: Sequence[Hashable], speaker_norm: str) -> list[np.ndarray]:
+        # (the order of feats is the order of time: running statistics see the earlier ones only)
         """Normalise raw features of utterances in order (``speaker_norm`` as in :meth:`predict`)."""
         n = self.normaliser
         if speaker_norm == "offline":
@@ -119,6 +147,73 @@ class Predictor:
             return [n.prior_only(f) for f in feats]
         running = n.running()
         return [running(f, s) for f, s in zip(feats, speakers)]
+
+
+class OpenDialogue:
+    """One live dialogue of a predictor (:meth:`Predictor.open_dialogue`)."""
+
+    def __init__(self, predictor: Predictor) -> None:
+        self.predictor = predictor
+        self.state = predictor.context.open() if predictor.context is not None else None
+
+    def score(self, x: np.ndarray, speaker: Hashable) -> Prediction:
+        if self.state is None:
+            return self.predictor.score(x)
+        return self.predictor._prediction(self.state(x, str(speaker)))
+
+
+class DialogueContext:
+    """A COGMEN run's model over a dialogue's audio features (other modalities unavailable).
+
+    ``score_all(xs, speakers)``: logits of every utterance, the causal model step by step
+    (incremental inference, :class:`~emowb.models.incremental.CausalDialogue`), the bidirectional
+    one in one pass over the whole dialogue; ``open()``: a step function for a stream (causal
+    models only).
+    """
+
+    def __init__(self, model, *, audio) -> None:
+        self.model, self.audio = model.eval(), audio
+        self.causal = bool(getattr(model.config, "causal", False))
+        self.others = [m for m in model.mods if m is not audio]
+
+    def open(self):
+        if not self.causal:
+            raise ConfigError("this COGMEN is bidirectional (causal=False): each prediction uses later utterances, "
+                              "so it cannot score a stream; train it with --causal (graph past + causal "
+                              "attention) for streaming, or predict files offline")
+        state = self.model.start_dialogue()
+        unavailable = {m: False for m in self.others}
+
+        def step(x: np.ndarray, speaker: str) -> np.ndarray:
+            with torch.inference_mode():
+                out = state.step({self.audio: torch.from_numpy(np.asarray(x, np.float32))}, speaker,
+                                 available=unavailable or None)
+            return out.logits[0].numpy()
+
+        return step
+
+    def score_all(self, xs: Sequence[np.ndarray], speakers: Sequence[str]) -> list[np.ndarray]:
+        if self.causal:
+            step = self.open()
+            return [step(x, s) for x, s in zip(xs, speakers)]
+        from emowb.batching.dialogues import Dialogue, _speaker_indices, collate
+        from emowb.batching.graph import dialogue_edges
+
+        cfg = self.model.config
+        g = cfg.graph_spec()
+        n = len(xs)
+        spk = torch.from_numpy(_speaker_indices("input", list(speakers), None, cfg.speaker_index, ("M", "F"),
+                                                g.n_speakers))
+        ei, et = dialogue_edges(spk, wp=g.wp, wf=g.wf, kind=g.kind, convention=g.convention, n_speakers=g.n_speakers)
+        mods = tuple(self.model.mods)
+        feats = {m: (torch.from_numpy(np.stack(xs).astype(np.float32)) if m is self.audio
+                     else torch.zeros(n, self.model.dims[m])) for m in mods}
+        avail = torch.stack([torch.full((n,), m is self.audio) for m in mods], 1)
+        d = Dialogue(dialogue_id="input", utt_ids=[str(i) for i in range(n)], modalities=mods, features=feats,
+                     avail=avail, speaker=spk, labels=torch.zeros(n, dtype=torch.long),
+                     scored=torch.ones(n, dtype=torch.bool), edge_index=ei, edge_type=et)
+        with torch.inference_mode():
+            return list(self.model(collate([d])).logits.numpy())
 
 
 # --------------------------------------------------------------------------- from a run folder
@@ -175,8 +270,9 @@ def run_predictor(run_dir: str | Path, *, prior_utterances: float = 5.0, corpus:
     stored = load_run(run_dir)
     cfg = stored.config
     if not isinstance(cfg, EmoDistillConfig):
-        raise ConfigError(f"{run_dir} is a {stored.method} run; emowb predict serves speech-only students "
-                          "(EmoDistill runs: emowb kd emodistill / emowb bench)")
+        raise ConfigError(f"{run_dir} is a {stored.method} run: emowb export serves the speech-only students of "
+                          "EmoDistill (emowb kd emodistill / emowb bench); a COGMEN run predicts from its run "
+                          "folder (emowb predict --run)")
     if stored.method != "emodistill":
         raise ConfigError(f"{run_dir} is a {stored.method} run (a teacher?), not a student")
     backbone = cfg.student.backbone
@@ -234,6 +330,51 @@ def run_predictor(run_dir: str | Path, *, prior_utterances: float = 5.0, corpus:
     return pred, head, runner
 
 
+def cogmen_predictor(run_dir: str | Path, *, prior_utterances: float = 5.0, corpus: str | Path | None = None) -> Predictor:
+    """A :class:`Predictor` of a COGMEN run folder (plain or triplet-KD student) on audio alone.
+
+    The model reads the run's audio feature set (openSMILE functionals); its other modalities, if
+    any (a masked or AV model), are unavailable and filled as the model was trained to fill them.
+    Utterances of one recording form a dialogue: a causal model scores them step by step (and
+    can score a stream), a bidirectional one only offline over the whole recording.
+    """
+    from emowb.batching.normalise import feature_stats, speaker_normalise
+    from emowb.train.run import RunConfig, load_inputs, load_run, load_trained
+    from emowb.types import Modality
+
+    run_dir = Path(run_dir)
+    stored = load_run(run_dir)
+    cfg = stored.config
+    if not isinstance(cfg, RunConfig):
+        raise ConfigError(f"{run_dir} is not a COGMEN run")
+    a = Modality.AUDIO
+    if a not in cfg.model.mods:
+        raise ConfigError(f"{run_dir}: this COGMEN takes {cfg.model.modalities!r}, no audio: it cannot run on speech")
+    data = cfg.data if corpus is None else cfg.data.replace(corpus=str(corpus))
+    if not data.corpus or not Path(data.corpus).is_dir():
+        raise ConfigError(f"{run_dir}: its corpus {data.corpus!r} is not here (paths are read from the current "
+                          "folder); pass the corpus folder (--corpus)")
+    crp, feats = load_inputs(data, cfg.model.mods)
+    loaded = load_trained(run_dir, corpus=crp, features=feats)
+    fs = feats[a]
+    spec = frontend_spec(dict(fs.config))
+    split = stored.split
+    train_ids = crp.subset(split.train)["utt_id"].tolist()
+    fsn = speaker_normalise(crp, {a: fs}, over="corpus", invalid="zero")[a] if data.per_speaker else fs
+    stats = feature_stats({a: fsn}, train_ids) if data.standardize else None
+    m0, v0, n0 = _prior(fs, crp, train_ids, prior_utterances=prior_utterances)
+    norm = Normaliser(train_mean=None if stats is None else stats.mean[a],
+                      train_std=None if stats is None else stats.std[a], per_speaker=bool(data.per_speaker),
+                      prior_mean=m0, prior_var=v0, prior_count=n0, sequence=False)
+    model = loaded.model
+    info = {"run_dir": str(run_dir), "method": stored.method, "identity": stored.identity, "fold": stored.fold,
+            "seed": stored.seed, "model": "cogmen", "modalities": cfg.model.modalities,
+            "causal": bool(getattr(cfg.model, "causal", False)), "feature_config": dict(fs.config),
+            "metrics": _metrics(run_dir)}
+    return Predictor(labels=crp.labels, frontend=make_frontend(spec), normaliser=norm,
+                     context=DialogueContext(model, audio=a), info=info)
+
+
 def _raw_feature(runner, cfg):
     from emowb.kd.students import Backbone
 
@@ -271,5 +412,9 @@ def load_predictor(source: str | Path, *, backend: str = "auto", corpus: str | P
     if (source / "config.json").is_file():
         if backend == "onnx":
             raise ConfigError(f"{source} is a run folder: export it first (emowb export {source}) to run it with onnxruntime")
+        from emowb.train.run import RunConfig, load_run
+
+        if isinstance(load_run(source).config, RunConfig):
+            return cogmen_predictor(source, corpus=corpus)
         return run_predictor(source, corpus=corpus, log=None)[0]
     raise ConfigError(f"{source} is neither a run folder (config.json) nor an exported bundle (bundle.json)")

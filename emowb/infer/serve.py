@@ -2,10 +2,12 @@
 
 :func:`predict_files` scores audio and video files (anything :mod:`emowb.data.audio` decodes:
 WAV, FLAC, MP3, MP4 ...), folders (searched recursively) and manifests (CSV / Parquet with a
-``path`` or ``audio`` column, optional ``speaker`` and ``label``; relative paths are taken from the
+``path`` or ``audio`` column, optional ``speaker``, ``label`` and ``dialogue``; relative paths are taken from the
 manifest's folder). A file longer than ``max_utterance`` seconds is cut into utterances by
 :mod:`emowb.infer.vad` (``segment="auto"``), or always (``"vad"``) or never (``"none"``).
-Utterances are scored in input order, so running speaker statistics are causal.
+Utterances are scored in input order, so running speaker statistics are causal. A dialogue
+model (a COGMEN run) reads the utterances of one recording — or of one manifest ``dialogue`` —
+as a dialogue, in order.
 
 Handling of awkward input (documented, tested):
 
@@ -57,6 +59,7 @@ class InputItem:
     path: Path
     speaker: str | None = None
     label: str | None = None
+    dialogue: str | None = None
 
 
 def collect_inputs(inputs: Sequence[str | Path]) -> list[InputItem]:
@@ -88,7 +91,8 @@ def collect_inputs(inputs: Sequence[str | Path]) -> list[InputItem]:
                 f = Path(v)
                 items.append(InputItem(f if f.is_absolute() else p.parent / f,
                                        speaker=str(row.speaker) if "speaker" in df.columns else None,
-                                       label=str(row.label) if "label" in df.columns else None))
+                                       label=str(row.label) if "label" in df.columns else None,
+                                       dialogue=str(row.dialogue) if "dialogue" in df.columns else None))
         else:
             items.append(InputItem(p))
     return items
@@ -138,7 +142,8 @@ def predict_files(predictor: Predictor, inputs: Sequence[str | Path] | Sequence[
     sr = predictor.sr
     rows, feats, spk = [], [], []
     for item in items:
-        base = {"source": str(item.path), "speaker": _speaker_of(item, speaker), "label": item.label}
+        base = {"source": str(item.path), "speaker": _speaker_of(item, speaker), "label": item.label,
+                "dialogue": item.dialogue if item.dialogue is not None else str(item.path)}
         try:
             clip = read_audio(item.path, sr=sr)
         except AudioError as e:
@@ -171,11 +176,16 @@ def predict_files(predictor: Predictor, inputs: Sequence[str | Path] | Sequence[
         warnings.warn(f"not scored: {r['source']}: {r['error']}", stacklevel=2)
     ok = [i for i, f in enumerate(feats) if f is not None]
     normed = predictor.normalise([feats[i] for i in ok], [rows[i]["speaker"] for i in ok], speaker_norm)
-    for i, x in zip(ok, normed):
-        p = predictor.score(x)
-        rows[i]["pred"] = p.label
-        rows[i].update({f"p_{lab}": float(v) for lab, v in zip(predictor.labels, p.probs)})
-    cols = (["source", "utterance", "start", "end", "speaker", "label", "pred"]
+    # one dialogue per recording (or per manifest 'dialogue'), utterances in input order
+    x_of = dict(zip(ok, normed))
+    groups: dict[str, list[int]] = {}
+    for i in ok:
+        groups.setdefault(rows[i]["dialogue"], []).append(i)
+    for idx in groups.values():
+        for i, p in zip(idx, predictor.score_dialogue([x_of[i] for i in idx], [rows[i]["speaker"] for i in idx])):
+            rows[i]["pred"] = p.label
+            rows[i].update({f"p_{lab}": float(v) for lab, v in zip(predictor.labels, p.probs)})
+    cols = (["source", "dialogue", "utterance", "start", "end", "speaker", "label", "pred"]
             + [f"p_{lab}" for lab in predictor.labels] + ["note", "error"])
     return pd.DataFrame(rows).reindex(columns=cols)
 
@@ -243,6 +253,7 @@ def stream(predictor: Predictor, chunks: Iterable[np.ndarray], *, sr: int, speak
 
     vad_ = EnergyVAD(sr, vad)
     running = predictor.normaliser.running()
+    dialogue = predictor.open_dialogue()                 # a context model keeps the stream's past
     buf = np.zeros(0, np.float32)
     offset = 0                           # stream sample index of buf[0]
     k = 0
@@ -256,7 +267,7 @@ def stream(predictor: Predictor, chunks: Iterable[np.ndarray], *, sr: int, speak
             x = resample(x, orig_sr=sr, sr=predictor.sr)
         ev = {"utterance": k, "start": round(seg.start / sr, 3), "end": round(seg.end / sr, 3), "cut": cut}
         try:
-            p = predictor.score(running(predictor.features(x), speaker))
+            p = dialogue.score(running(predictor.features(x), speaker), speaker)
             ev.update(label=p.label, probs={lab: round(float(v), 4) for lab, v in zip(predictor.labels, p.probs)})
         except FrontEndError as e:
             ev.update(label=None, error=str(e))
