@@ -105,9 +105,32 @@ def test_widgets_click_runs_callback():
     ctl.mask_length.value = 3
     ctl.button.click()                                      # programmatic click
     assert seen and seen[0]["p_none"] == 0.4 and seen[0]["mask_length"] == 3
-    assert ctl.last_result == {"f1": 0.4} and ctl.status.value == "done"
+    assert ctl.last_result == {"f1": 0.4} and ctl.status.value == "done: run 1"
+    ctl.button.click()
+    assert list(ctl.history_frame()["f1"]) == [0.4, 0.4] and len(ctl.history) == 2
     with pytest.raises(ValueError):
         MaskingControls(on_run=print, p_none=0.5)
+
+
+def test_slider_steps_are_shared_in_proportion_and_do_not_drift():
+    ctl = MaskingControls(on_run=dict, p_none=0.1, p_full_a=0.5, p_full_v=0.3, p_random=0.1)
+    for k in range(1, 21):                                   # twenty 0.01 steps, as a browser sends them
+        ctl.sliders["p_none"].value = round(0.1 + 0.01 * k, 3)
+    v = ctl.values
+    assert v["p_none"] == pytest.approx(0.3)
+    # the other three keep their 5 : 3 : 1 proportions (to the shown 0.001), not one absorbing all
+    assert v["p_full_a"] == pytest.approx(0.7 * 5 / 9, abs=1e-3)
+    assert v["p_full_v"] == pytest.approx(0.7 * 3 / 9, abs=1e-3)
+    assert v["p_random"] == pytest.approx(0.7 * 1 / 9, abs=1e-3)
+    assert sum(s.value for s in ctl.sliders.values()) == pytest.approx(1.0, abs=1e-9)
+    assert sum(v[k] for k in ("p_none", "p_full_a", "p_full_v", "p_random")) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_controls_show_a_note_not_a_repr_without_a_front_end():
+    ctl = MaskingControls(on_run=dict)
+    data = ctl._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in data
+    assert data["text/plain"].startswith("[masking sliders") and "VBox" not in data["text/plain"]
 
 
 def test_saved_figures_are_byte_identical_across_saves(tmp_path, monkeypatch):

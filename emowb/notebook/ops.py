@@ -125,16 +125,26 @@ def slider_runner(nb: MaskingNotebook, corpus: Corpus) -> Callable[[dict], dict]
 
 
 def plot_slider_result(result: dict):
+    """Bar chart of one slider run: test weighted F1 with each input available at test time."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(4.5, 3))
-    keys = ["AV", "A", "V"]
-    ax.bar(keys, [result[k] for k in keys], color=["#1f77b4", "#d62728", "#7f7f7f"])
-    for i, k in enumerate(keys):
-        ax.text(i, result[k] + 0.01, f"{result[k]:.3f}", ha="center")
-    ax.set(ylim=(0, 1), ylabel="test weighted F1", title="COGMEN-Mask with the slider values")
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    keys = [("AV", "audio + video"), ("A", "audio only"), ("V", "video only")]
+    vals = [result[k] for k, _ in keys]
+    ax.bar([name for _, name in keys], vals, color=["#1f77b4", "#d62728", "#7f7f7f"])
+    for i, v in enumerate(vals):
+        ax.text(i, v + 0.01, f"{v:.3f}", ha="center")
+    v = result.get("values", {})
+    setting = ", ".join(f"{_WORDS.get(k, k)} {v[k]:g}" for k in ("p_none", "p_full_a", "p_full_v", "p_random") if k in v)
+    ax.set(ylim=(0, 1), ylabel="test weighted F1", xlabel="modalities available at test time",
+           title="COGMEN-Mask trained with the slider values")
+    if setting:
+        ax.text(0.5, -0.32, setting, transform=ax.transAxes, ha="center", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+_WORDS = {"p_none": "no mask", "p_full_a": "audio off", "p_full_v": "video off", "p_random": "random"}
 
 
 # --------------------------------------------------------------------------------- kd

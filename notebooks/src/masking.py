@@ -82,14 +82,20 @@ for g, part in grid.groupby("granularity"):
 # %% [markdown]
 # ## 3. Sliders
 #
-# Move a scenario slider and the other three rescale so that the four still sum to one; press the
-# button to train COGMEN-Mask with those values and see its AV and A-only F1.
+# Move a scenario slider and the other three share the change in proportion to their values, so
+# that the four still sum to one; press the button to train COGMEN-Mask with those values. Its
+# test weighted F1 with audio + video, audio only and video only appears below the button, above
+# a table of every setting tried so far. (A headless run shows a one-line note here, and the run
+# with the parameters' values in the next cell.)
 
 # %%
 controls = MaskingControls(
-    on_run=ops.slider_runner(nb, data), render=lambda r: nb.save(ops.plot_slider_result(r), "masking_sliders"),
+    on_run=ops.slider_runner(nb, data), render=ops.plot_slider_result,
     p_none=nb.p_none, p_full_a=nb.p_full_a, p_full_v=nb.p_full_v, p_random=nb.p_random,
     start_prob=nb.start_prob, mask_length=nb.mask_length, granularity=nb.granularity)
-display(controls.box)
-result = controls.run()  # headless: one run with the parameters' values; interactive: press the button
-result
+display(controls)
+result = controls.run()  # one run with the parameters' values; every click adds one to the history
+
+# %%
+nb.save(ops.plot_slider_result(result), "masking_sliders")
+controls.history_frame()
