@@ -1,4 +1,4 @@
-"""Small shared helpers: atomic writes, seeding, hashing, device choice."""
+"""Small shared helpers: atomic writes, file locks, seeding, hashing, device choice."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -100,6 +101,64 @@ def atomic_path(path: str | os.PathLike, *, suffix: str = "") -> Iterator[Path]:
         raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+class LockBusy(RuntimeError):
+    """:func:`exclusive_lock` with ``wait=False`` found the lock held by another process."""
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str | os.PathLike, *, wait: bool = True) -> Iterator[float]:
+    """Hold an exclusive ``flock`` on the file ``path`` (created if missing); yield the seconds waited.
+
+    Between processes on one machine, and on shared file systems whose ``flock`` works across
+    machines (NFSv4, Lustre, GPFS). The kernel drops the lock when its holder dies (``kill -9``
+    included), so a killed holder never blocks the next one. The holder removes the file while it
+    still holds the lock, so no lock files pile up next to run folders; a process that was
+    waiting on the removed file notices (another inode at ``path``) and locks the new one. Where
+    the file system cannot lock (``ENOLCK``) it goes ahead unlocked, as the feature store does.
+
+    Args:
+        path: the lock file.
+        wait: False: raise :class:`LockBusy` at once when another process holds it.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield 0.0
+        return
+    path = Path(path)
+    t0 = time.perf_counter()
+    while True:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except FileNotFoundError:          # the folder was removed just now: make it again
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            raise LockBusy(f"{path} is held by another process") from None
+        except OSError as e:
+            os.close(fd)
+            if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                raise
+            yield 0.0                      # the file system cannot lock: go ahead unlocked
+            return
+        try:                               # the holder before us may have removed the file
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        yield time.perf_counter() - t0
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()                  # while holding it: a waiter on this file retries
+        os.close(fd)                       # releases the lock
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

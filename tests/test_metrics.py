@@ -55,7 +55,7 @@ def test_summary_mean_std_ci():
     assert s.ci_low == pytest.approx(0.62 - half) and s.ci_high == pytest.approx(0.62 + half)
     assert s.format() == "0.620 ± 0.020"
     one = summarise([0.5])
-    assert math.isnan(one.std) and format_mean_std(one.mean, one.std, 1) == "0.500 (n=1)"
+    assert math.isnan(one.std) and format_mean_std(one.mean, one.std, 1) == "0.500"
     with pytest.raises(ValueError, match="NaN"):
         summarise([0.5, float("nan")])
 

@@ -57,9 +57,11 @@ def test_figures_go_to_the_workspace_by_default(tmp_path, monkeypatch):
     fig, ax = plt.subplots()
     ax.plot([0, 1])
     nb = EmbeddingsNotebook(workdir=str(tmp_path / "ws"), figures_dir="")
-    assert [p.parent for p in nb.save(fig, "x")] == [tmp_path / "ws" / "figures"] * 2
+    assert nb.save(fig, "x") is None                  # a cell ending with it prints no list of paths
+    assert sorted(p.name for p in (tmp_path / "ws" / "figures").iterdir()) == ["x.pdf", "x.png"]
     nb = EmbeddingsNotebook(workdir=str(tmp_path / "ws"), figures_dir=str(tmp_path / "figs"))
-    assert {p.name for p in nb.save(fig, "x")} == {"x.png", "x.pdf"}
+    nb.save(fig, "x")
+    assert {p.name for p in (tmp_path / "figs").iterdir()} == {"x.png", "x.pdf"}
     assert (tmp_path / "figs" / "x.pdf").is_file()
     plt.close(fig)
     assert not (NOTEBOOKS_DIR / "out").exists()

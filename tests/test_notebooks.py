@@ -91,6 +91,20 @@ def test_all_notebooks_execute_and_write_their_outputs(tiny_workspace):
     assert (next((ws / "emodistill").glob("*/ablation_runs.csv"))).is_file()
     align = pd.read_csv(ws / "embeddings" / "alignment.csv", index_col=0)
     assert align["linear_cka"].between(0, 1).all()
+    # executed copies are clean: no widget reprs, no printed path lists, no absolute repository paths
+    root = str(Path(__file__).resolve().parents[1])
+    for name in ORDER:
+        out = nbformat.read(work / "ws" / "notebooks" / f"{name}.ipynb", as_version=4)
+        text = "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+                       for c in out.cells for o in c.get("outputs", []))
+        assert "VBox(children" not in text and "PosixPath(" not in text and root + "/" not in text, name
+    # the notebooks write their reading of the numbers
+    md = lambda name: "".join(str(o.get("data", {}).get("text/markdown", ""))  # noqa: E731
+                              for c in nbformat.read(work / "ws" / "notebooks" / f"{name}.ipynb", as_version=4).cells
+                              for o in c.get("outputs", []))
+    assert "KD changed the audio-only student's test weighted F1 by" in md("kd")
+    assert "linear CKA" in md("embeddings") and "With KD the student's embeddings" in md("embeddings")
+    assert "predicts every class" in md("confusion") or "never predicts" in md("confusion")
     report = (ws / "reproduce" / "report.md").read_text()
     assert "Table 2" in report and "Table 1" in report and "ablations" in report
     assert "0.636" in report  # the published COGMEN-A number sits beside ours
@@ -135,7 +149,8 @@ def test_widgets_in_a_kernel(tiny_workspace):
         "controls.button.click()\n"
         "after = controls.last_result\n"
         "assert after is not before and after['values']['p_full_v'] == 0.5\n"
-        "assert after['values']['start_prob'] == 0.4 and controls.status.value == 'done'\n"
+        "assert after['values']['start_prob'] == 0.4 and controls.status.value == 'done: run 2'\n"
+        "assert len(controls.history_frame()) == 2\n"
         "print('WIDGET-OK', after['AV'], after['A'])"))
     src = work / "masking_widgets.ipynb"
     nbformat.write(nb, src)

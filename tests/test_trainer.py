@@ -177,3 +177,13 @@ def test_a_field_added_later_with_its_default_is_the_same_run(toy, tmp_path):
     assert _run(toy, tmp_path / "r", _cfg(epochs=2)).metrics == res.metrics
     with pytest.raises(TrainerError, match="different configuration"):
         _run(toy, tmp_path / "r", _cfg(epochs=2, min_delta=0.1))
+
+
+def test_fixed_epoch_mode_keeps_the_last_epoch(toy, tmp_path):
+    best = _run(toy, tmp_path / "best", _cfg(epochs=6, patience=1))
+    last = _run(toy, tmp_path / "last", _cfg(epochs=6, patience=1, select="last"))
+    assert last.metrics["best_epoch"] == 6 and len(last.history) == 6      # no early stopping
+    assert last.history["best"].all()
+    assert best.metrics["best_epoch"] <= len(best.history)
+    ck = torch.load(tmp_path / "last" / "checkpoints" / "best.pt", weights_only=True)
+    assert ck["epoch"] == 6

@@ -124,6 +124,8 @@ def test_slider_steps_are_shared_in_proportion_and_do_not_drift():
     assert v["p_random"] == pytest.approx(0.7 * 1 / 9, abs=1e-3)
     assert sum(s.value for s in ctl.sliders.values()) == pytest.approx(1.0, abs=1e-9)
     assert sum(v[k] for k in ("p_none", "p_full_a", "p_full_v", "p_random")) == pytest.approx(1.0, abs=1e-9)
+    ctl.sliders["p_full_v"].value = 0.5                      # the moved slider keeps exactly its value
+    assert ctl.values["p_full_v"] == 0.5
 
 
 def test_controls_show_a_note_not_a_repr_without_a_front_end():

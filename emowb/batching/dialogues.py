@@ -367,6 +367,12 @@ class DialogueData:
 
     def batches(self, *, batch_size: int, shuffle: bool, seed: int = 0, epoch: int = 0) -> Iterator[Batch]:
         """Yield collated batches of ``batch_size`` dialogues (the last one may be smaller)."""
+        for idx in self.batch_indices(batch_size=batch_size, shuffle=shuffle, seed=seed, epoch=epoch):
+            yield self.collate(idx)
+
+    def batch_indices(self, *, batch_size: int, shuffle: bool, seed: int = 0, epoch: int = 0) -> list[list[int]]:
+        """The dialogue indices of each batch :meth:`batches` yields (multi-process training
+        splits each one between the processes, :mod:`emowb.train.distributed`)."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         n = len(self.dialogues)
@@ -375,8 +381,11 @@ class DialogueData:
             order = torch.randperm(n, generator=g).tolist()
         else:
             order = list(range(n))
-        for i in range(0, n, batch_size):
-            yield collate([self.dialogues[j] for j in order[i:i + batch_size]])
+        return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+    def collate(self, idx: Sequence[int]) -> Batch:
+        """One batch of the dialogues at ``idx``."""
+        return collate([self.dialogues[j] for j in idx])
 
     def add_extra(self, name: str, utt_ids: Sequence[str], values: np.ndarray | torch.Tensor) -> None:
         """Attach a per-utterance tensor (rows aligned with ``utt_ids``) to every dialogue.

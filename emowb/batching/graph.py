@@ -13,7 +13,9 @@ self-loop, ``s == t``, is direction 1), so there are ``2 · n_speakers²`` relat
 Graph kinds (:class:`GraphKind`):
 
 - ``window``: target ``t`` receives from ``s`` in ``[t - wp, t + wf]`` (``-1`` = unbounded);
-- ``past``: causal, ``s`` in ``[t - wp, t]`` (``wf`` is ignored): usable for streaming;
+- ``past``: ``s`` in ``[t - wp, t]`` (``wf`` is ignored): the *graph* is causal, but a COGMEN
+  with this graph is only causal (usable for streaming) with ``CogmenConfig.causal=True``,
+  which also masks future utterances in its SeqContext transformer;
 - ``disjoint``: self-loops only (the paper's no-context ablation).
 
 Window convention (:class:`EdgeConvention`). COGMEN's ``edge_perms`` centres the window on the
@@ -43,7 +45,7 @@ class GraphKind(str, enum.Enum):
     """Which utterances a node receives messages from."""
 
     WINDOW = "window"      # wp past and wf future utterances (COGMEN)
-    PAST = "past"          # wp past utterances and itself only (causal / streaming)
+    PAST = "past"          # wp past utterances and itself only (a causal graph; see CogmenConfig.causal)
     DISJOINT = "disjoint"  # itself only (no-context ablation)
 
 

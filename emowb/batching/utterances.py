@@ -210,10 +210,15 @@ class UtteranceData:
 
     def batches(self, *, batch_size: int, shuffle: bool, seed: int = 0, epoch: int = 0
                 ) -> Iterator[UtteranceBatch]:
+        for idx in self.batch_indices(batch_size=batch_size, shuffle=shuffle, seed=seed, epoch=epoch):
+            yield self.collate(idx)
+
+    def batch_indices(self, *, batch_size: int, shuffle: bool, seed: int = 0, epoch: int = 0) -> list[list[int]]:
+        """The utterance indices of each batch :meth:`batches` yields (multi-process training
+        splits each one between the processes, :mod:`emowb.train.distributed`)."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        for idx in self._order(batch_size, shuffle, seed, epoch):
-            yield self.collate(idx)
+        return self._order(batch_size, shuffle, seed, epoch)
 
     def collate(self, idx: Sequence[int]) -> UtteranceBatch:
         ii = torch.as_tensor(list(idx), dtype=torch.long)

@@ -7,6 +7,7 @@
     emowb kd emodistill CORPUS [--out OUT] [--backbone cnn|mlp|ssl|ssl-pooled] [--teachers linguistic,prosodic]
     emowb kd ablations CORPUS [--out OUT] [--taus 0.5,1,2,4,8] [--sweeps false] [...]
     emowb kd cache CORPUS                      # list the cached teacher outputs
+    emowb kd triplet CORPUS --executor processes:4    # or ray[:ADDRESS]: where the runs train
 
 The options are the parameters of ``kd.ipynb`` / ``emodistill.ipynb``, generated from the same
 schema (``emowb kd triplet --help`` lists them with their defaults); ``--size`` starts from a
@@ -101,7 +102,8 @@ def cmd_emodistill(a) -> int:
     variants = [KDVariant(name="EmoDistill", loss=cfg.loss),
                 KDVariant(name="no KD", loss=cfg.loss.replace(teachers=()))]
     out = a.out or nb.out_dir(corpus.root, cfg)
-    res = run_variants(cfg, out, variants, corpus=corpus, teachers_alone=cfg.loss.teachers, stem="emodistill")
+    res = run_variants(cfg, out, variants, corpus=corpus, teachers_alone=cfg.loss.teachers, stem="emodistill",
+                       executor=nb.executor)
     print(res.table)
     print(f"results in {out}")
     return 0

@@ -20,6 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="figures folder (default: OUT/figures; the committed figures/ are `emowb demo`'s)")
     p.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                    help="parameter for every notebook that takes it (JSON values), e.g. -p device=cuda")
+    p.add_argument("--executor", default=None, metavar="local|processes[:N]|ray[:ADDRESS]",
+                   help="where the sweeps of masking, kd and emodistill train their runs (= -p executor=...)")
     p.set_defaults(func=_notebooks)
 
     p = sub.add_parser("demo", help="the whole demo on the embedded corpus (all notebooks, demo size)",
@@ -42,7 +44,10 @@ def _notebooks(a: argparse.Namespace) -> int:
 
     only = [x for x in a.only.split(",") if x] or None
     t0 = time.perf_counter()
-    runs = run_notebooks(a.out, size=a.size, only=only, figures_dir=a.figures, overrides=_overrides(a.param))
+    overrides = _overrides(a.param)
+    if a.executor:
+        overrides["executor"] = a.executor
+    runs = run_notebooks(a.out, size=a.size, only=only, figures_dir=a.figures, overrides=overrides)
     print(runs.to_string(index=False))
     print(f"total {time.perf_counter() - t0:.0f} s")
     return 0

@@ -3,6 +3,7 @@
 Examples::
 
     emowb train CORPUS --features a=egemaps,v=openface-au --modalities av --mask feature --out runs/mask
+    emowb train CORPUS --features a=egemaps --modalities a --preset causal --out runs/causal  # streaming model
     emowb experiment CORPUS --features a=egemaps,v=openface-au --seeds 0,1,2 --out runs/masking
     emowb experiment IEMOCAP_features_4.pkl --out runs/cogmen-table        # imports, then runs
     emowb evaluate runs/mask --contexts av,a
@@ -23,6 +24,9 @@ from emowb.cli._schema import add_schema_options, apply_sets, schema_params
 from emowb.config import parse_assignments
 
 PRESETS = ("emowb", "reference")
+#: ``emowb train`` presets that set train.ipynb parameters (an explicit option still wins):
+#: ``causal`` = a causal COGMEN for streaming (causal SeqContext attention + the past-only graph).
+TRAIN_PRESETS = {"causal": {"graph": "past", "causal": True}}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,8 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                       "(= --audio-features / --video-features)")
     p.add_argument("--fold", help="fold name (e.g. Ses05); default: the first")
     p.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
-    p.add_argument("--preset", choices=PRESETS, default="emowb",
-                   help="emowb defaults, or the reference implementation's behaviour and settings")
+    p.add_argument("--preset", choices=PRESETS + tuple(TRAIN_PRESETS), default="emowb",
+                   help="emowb defaults, the reference implementation's behaviour and settings, or causal "
+                        "(= --graph past --causal true: a causal model for streaming)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_schema_options(p, "train", skip=("corpus", "workdir", "figures_dir", "dialogues", "corpus_seed", "utterances",
                                          "seeds", "folds"))
@@ -63,6 +68,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", choices=PRESETS,
                    help="default: 'reference' for a COGMEN pickle, 'emowb' for a corpus folder")
     p.add_argument("--list-variants", action="store_true", help="print the variant names and exit")
+    p.add_argument("--executor", default="local", metavar="local|processes[:N]|ray[:ADDRESS]",
+                   help="where the runs train (default local: one after the other; see docs/scaling.md)")
     _common(p)
     p.set_defaults(func=cmd_experiment)
 
@@ -122,7 +129,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     from emowb.notebook import ops
     from emowb.train.run import train_run
 
-    fixed: dict = {"corpus": str(Path(a.corpus).resolve()), "seeds": [a.seed]}
+    fixed: dict = {"corpus": str(Path(a.corpus).resolve()), "seeds": [a.seed], **TRAIN_PRESETS.get(a.preset, {})}
     if a.fold:
         fixed["folds"] = [a.fold]
     if a.features:
@@ -198,7 +205,7 @@ def cmd_experiment(a: argparse.Namespace) -> int:
     flat.update(_sets(a.sets))
     cfg = ExperimentConfig.from_params(**flat).replace(variants=variants, name=f"masking table ({preset})")
     torch.set_num_threads(a.threads)
-    res = run_experiment(cfg, out)
+    res = run_experiment(cfg, out, executor=a.executor)
     print()
     print(res.table)
     print(f"per-run results: {out / 'runs.csv'}; summary: {out / 'summary.csv'}")

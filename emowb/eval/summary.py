@@ -2,7 +2,7 @@
 
 ``std`` is the sample standard deviation (ddof=1). The 95% interval is the Student-t interval of
 the mean, ``mean ± t(0.975, n-1) · std / sqrt(n)``. With a single run, std and the interval are
-NaN and tables print ``(n=1)`` instead of a spread.
+NaN and tables print the value alone (their headings say there is one run per cell).
 """
 
 from __future__ import annotations
@@ -50,11 +50,12 @@ def summarise(values: Iterable[float], *, confidence: float = 0.95) -> Summary:
 
 
 def format_mean_std(mean: float, std: float, n: int | None = None, *, digits: int = 3) -> str:
-    """``"0.612 ± 0.020"``; ``"0.612 (n=1)"`` when there is no spread to report."""
+    """``"0.612 ± 0.020"``; ``"0.612"`` for a single run (no spread to report); ``"0.612 (n=?)"``
+    when the spread is missing for another reason."""
     if math.isnan(mean):
         return "-"
     if std is None or math.isnan(std):
-        return f"{mean:.{digits}f} (n={n if n is not None else 1})"
+        return f"{mean:.{digits}f}" if n in (None, 1) else f"{mean:.{digits}f} (n={n})"
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 

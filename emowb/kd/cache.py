@@ -32,7 +32,7 @@ from torch import nn
 from emowb.data.corpus import Corpus
 from emowb.data.splits import Split
 from emowb.kd.losses import Teacher, extra_key
-from emowb.utils import atomic_path, resolve_device, stable_hash, write_json
+from emowb.utils import atomic_path, exclusive_lock, resolve_device, stable_hash, write_json
 
 __all__ = ["CACHE_DIR", "TeacherOutputs", "TeacherCache", "TeacherCacheError", "predict_outputs"]
 
@@ -195,13 +195,21 @@ class TeacherCache:
             return self.load(key)
         if compute is None:
             self.load(key)  # raises the informative error
-        self.misses += 1
-        if log:
-            log(f"teacher {name}: computing {key}")
-        folder = self.folder(key)
-        out = compute(self.run_dir(key))
-        out.name, out.key, out.from_cache = name, key, False
-        out.save(folder, spec=json.loads(json.dumps(spec, default=str)))
+        # Workers of a parallel sweep (emowb.train.executors) ask for the same teacher at once
+        # (its own run, and the students that need it): one trains it, the others wait and load it.
+        with exclusive_lock(self.root / f".{key}.lock"):
+            if self.has(key):
+                self.hits += 1
+                if log:
+                    log(f"teacher {name}: cache hit {key} (computed by another process)")
+                return self.load(key)
+            self.misses += 1
+            if log:
+                log(f"teacher {name}: computing {key}")
+            folder = self.folder(key)
+            out = compute(self.run_dir(key))
+            out.name, out.key, out.from_cache = name, key, False
+            out.save(folder, spec=json.loads(json.dumps(spec, default=str)))
         return out
 
     def list(self) -> list[dict]:

@@ -55,7 +55,7 @@ from emowb.kd.losses import EmoDistillLoss, EmoDistillLossConfig, Teacher
 from emowb.kd.students import Backbone, SpeechStudent, StudentConfig
 from emowb.kd.teachers import (LinguisticTeacher, LinguisticTeacherConfig, ProsodicTeacher,
                                ProsodicTeacherConfig, freeze, tokenize_texts)
-from emowb.train.runner import ExperimentResult, Method, RunSpec, run_method
+from emowb.train.runner import ExperimentResult, Method, MethodRecipe, RunSpec, run_method
 from emowb.train.trainer import FitResult, Optimizer, RunRecord, TrainConfig, Trainer
 from emowb.utils import atomic_path, seed_everything, stable_hash, write_json
 
@@ -561,10 +561,22 @@ class EmoDistillMethod(Method):
         return {"config": self.config.to_dict(), "variants": [v.to_dict() for v in self._variants],
                 "reference": self.reference.name}
 
+    def recipe(self) -> MethodRecipe:
+        """A worker rebuilds the method from the configuration and the rows (its corpus from
+        ``config.corpus``, its teachers from the cache)."""
+        return MethodRecipe(_rebuild_method, (self.config, tuple(self._variants)),
+                            {"reference": self.reference, "teachers_alone": tuple(t.value for t in self.teachers_alone),
+                             "title": self.title})
+
     def finish(self, out: Path, result, files) -> None:
         if len(self.teachers):
             with atomic_path(out / files.extra("teachers", "csv"), suffix=".csv") as tmp:
                 self.teachers.to_csv(tmp, index=False)
+
+
+def _rebuild_method(config: EmoDistillConfig, variants: Sequence[KDVariant], **kwargs) -> EmoDistillMethod:
+    """:class:`EmoDistillMethod` in a worker process (:meth:`EmoDistillMethod.recipe`)."""
+    return EmoDistillMethod(EmoDistill(config, log=None), variants, **kwargs)
 
 
 def run_variants(config: EmoDistillConfig, out_dir: str | Path, variants: Sequence[KDVariant], *,

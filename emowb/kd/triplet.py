@@ -11,6 +11,12 @@ Per fold and seed:
    (``alpha · L_triplet + ce_weight · L_CE``; a projection is learned when the embedding widths
    differ), and the same student without KD (cross-entropy only) as the reference.
 
+**Causal students** (``student_causal=True``; the first paper's future work): the students are
+causal COGMENs (``CogmenConfig.causal``: causal SeqContext attention and the past-only graph,
+usable for streaming, :mod:`emowb.models.incremental`) distilled from the same bidirectional
+teacher; the table then also has the bidirectional audio-only student without KD (role
+``student-bidirectional``), the model the causal ones give up future context against.
+
 Everything is scored on the test fold: the teacher with audio + video and with audio only (video
 unavailable, filled as the model is configured), the students with audio. Results: mean ± std
 over folds × seeds of weighted F1 (the paper's "F1"), UA and WA.
@@ -20,6 +26,7 @@ over folds × seeds of weighted F1 (the paper's "F1"), UA and WA.
 
     CORPUS/kd_cache/<teacher key>/run/                  the teacher runs (in the teacher cache)
     OUT/<kd|nokd>/<size>/<fold>/seed<k>-<identity>/     student run folders
+    OUT/nokd-bidirectional/<size>/<fold>/seed<k>-<identity>/   (student_causal) the bidirectional reference
     OUT/experiment.json, runs.csv, summary.csv, table.md, results.json
 
 A KD student's identity includes its teacher's cache key, so a retrained teacher means a newly
@@ -35,6 +42,7 @@ from typing import Callable, Mapping, Sequence
 
 import pandas as pd
 
+from emowb.batching.graph import GraphKind
 from emowb.config import Config, ConfigError, require
 from emowb.data.corpus import Corpus
 from emowb.data.splits import Split
@@ -109,6 +117,10 @@ class TripletConfig(Config):
         baseline: also train each student size without KD.
         teacher_context: the context the teacher's embeddings are computed in (default: all of
             its modalities).
+        student_causal: the students (with and without KD) are causal COGMENs
+            (``CogmenConfig.causal``; a ``window`` student graph becomes ``past`` with the same
+            ``wp``), for streaming; with ``baseline`` the bidirectional student (``student`` as
+            configured) is also trained without KD as the reference.
     """
 
     name: str = "triplet-kd"
@@ -127,6 +139,7 @@ class TripletConfig(Config):
     folds: tuple[str, ...] | None = None
     baseline: bool = True
     teacher_context: str | None = None
+    student_causal: bool = False
 
     def validate(self) -> None:
         require(len(self.seeds) >= 1, "TripletConfig.seeds must not be empty")
@@ -138,6 +151,9 @@ class TripletConfig(Config):
             require(v is None or v >= 1, "TripletConfig.student_seq_layers / student_gnn_heads must be >= 1")
         if self.teacher_context is not None:
             parse_contexts(self.teacher_context, self.teacher.mods)
+        require(not (self.student_causal and self.student.causal),
+                "TripletConfig: set student_causal=True with a bidirectional student (student.causal=False): "
+                "student is then the bidirectional reference and the causal students are derived from it")
 
     def effective_sizes(self) -> tuple[StudentSize, ...]:
         if self.student_seq_layers is None and self.student_gnn_heads is None:
@@ -146,8 +162,14 @@ class TripletConfig(Config):
         gh = self.student_gnn_heads if self.student_gnn_heads is not None else self.student.gnn_heads
         return (StudentSize(name=f"SeqContext {sl}, GNN {gh}", seq_layers=sl, gnn_heads=gh),)
 
-    def student_config(self, size: StudentSize) -> CogmenConfig:
-        return self.student.replace(seq_layers=size.seq_layers, gnn_heads=size.gnn_heads)
+    def student_config(self, size: StudentSize, *, causal: bool | None = None) -> CogmenConfig:
+        """The student of ``size``: causal when ``causal`` (default ``student_causal``), else
+        ``student`` as configured (the bidirectional reference of a causal experiment)."""
+        cfg = self.student.replace(seq_layers=size.seq_layers, gnn_heads=size.gnn_heads)
+        if self.student_causal if causal is None else causal:
+            graph = GraphKind.PAST if cfg.graph is GraphKind.WINDOW else cfg.graph
+            cfg = cfg.replace(causal=True, graph=graph)
+        return cfg
 
     @property
     def teacher_label(self) -> str:
@@ -156,12 +178,18 @@ class TripletConfig(Config):
                 f"[SeqContext {self.teacher.seq_layers}, GNN {self.teacher.gnn_heads}]")
 
 
+#: The roles of :class:`TripletVariant`.
+ROLES = ("teacher", "student-kd", "student", "student-bidirectional")
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class TripletVariant(Config):
     """One row of the triplet-KD table: the teacher, or a student size with or without KD.
 
     Attributes:
-        role: ``teacher``, ``student-kd`` (triplet KD) or ``student`` (cross-entropy only).
+        role: ``teacher``, ``student-kd`` (triplet KD), ``student`` (cross-entropy only) or
+            ``student-bidirectional`` (``student_causal`` experiments: the bidirectional student,
+            cross-entropy only).
         size: the student's size (None for the teacher).
     """
 
@@ -169,14 +197,18 @@ class TripletVariant(Config):
     size: StudentSize | None = None
 
     def validate(self) -> None:
-        require(self.role in ("teacher", "student-kd", "student"),
-                f"TripletVariant.role must be teacher, student-kd or student, got {self.role!r}")
+        require(self.role in ROLES, f"TripletVariant.role must be one of {', '.join(ROLES)}, got {self.role!r}")
         require((self.size is None) == (self.role == "teacher"), "TripletVariant: a student needs a size, "
                 "the teacher has none")
 
     @property
     def kd(self) -> bool:
         return self.role == "student-kd"
+
+    @property
+    def bidirectional(self) -> bool:
+        """The bidirectional reference student of a causal experiment."""
+        return self.role == "student-bidirectional"
 
 
 class TripletMethod(Method):
@@ -266,27 +298,35 @@ class TripletMethod(Method):
         return self.cache.get(name, spec, compute if allow_compute else None, log=self.log)
 
     # ---------------------------------------------------------------- students
-    def student_run_config(self, split: Split, size: StudentSize, seed: int) -> RunConfig:
+    def student_run_config(self, split: Split, size: StudentSize, seed: int, *,
+                           bidirectional: bool = False) -> RunConfig:
         c = self.config
-        return RunConfig(data=c.data.replace(fold=split.name), model=c.student_config(size),
+        return RunConfig(data=c.data.replace(fold=split.name),
+                         model=c.student_config(size, causal=False if bidirectional else None),
                          train=c.train.replace(seed=seed))
 
     def student_record(self, split: Split, size: StudentSize, *, seed: int, kd: bool,
-                       teacher_key: str | None = None) -> RunRecord:
+                       teacher_key: str | None = None, bidirectional: bool = False) -> RunRecord:
         """A student run's record: its RunConfig, plus the KD loss and the teacher's cache key."""
         c = self.config
-        variant = TripletVariant(role="student-kd" if kd else "student", size=size)
+        if kd and bidirectional:
+            raise ConfigError("the bidirectional reference student is trained without KD")
+        role = "student-kd" if kd else ("student-bidirectional" if bidirectional else "student")
+        variant = TripletVariant(role=role, size=size)
         kd_block = ({"method": "triplet", "loss": c.loss.result_dict(),
                      "teacher": teacher_key or self.teacher_key(split, seed)} if kd else None)
-        return run_record(self.student_run_config(split, size, seed), split=split, corpus=self.corpus,
+        return run_record(self.student_run_config(split, size, seed, bidirectional=bidirectional),
+                          split=split, corpus=self.corpus,
                           features=self.features, method=self.name, variant=self.variant_name(variant),
                           corpus_fingerprint=self.fingerprint, inputs={"kd": kd_block})
 
     def train_student(self, split: Split, size: StudentSize, *, seed: int, kd: bool,
-                      run_dir: str | Path | None, resume: bool = True, allow_teacher: bool = True) -> FitResult:
-        """Train one audio-only student of ``size`` on a fold, with triplet KD or without."""
+                      run_dir: str | Path | None, resume: bool = True, allow_teacher: bool = True,
+                      bidirectional: bool = False) -> FitResult:
+        """Train one audio-only student of ``size`` on a fold, with triplet KD or without
+        (``bidirectional``: the non-causal reference of a ``student_causal`` experiment)."""
         c = self.config
-        model_cfg = c.student_config(size)
+        model_cfg = c.student_config(size, causal=False if bidirectional else None)
         base = self._prepare(split, model_cfg)
         # a fresh DialogueData for the training part: the teacher embeddings ride on its dialogues
         data = dataclasses.replace(base, train=_copy_dialogue_data(base.train))
@@ -302,13 +342,16 @@ class TripletMethod(Method):
                 return TripletKDLoss(c.loss, student_dim=model.config.hidden_size * model.config.gnn_heads,
                                      teacher_dim=out.dim)
 
-        record = self.student_record(split, size, seed=seed, kd=kd, teacher_key=teacher_key)
+        record = self.student_record(split, size, seed=seed, kd=kd, teacher_key=teacher_key,
+                                     bidirectional=bidirectional)
         return train_run(record.config, run_dir=run_dir, corpus=self.corpus, features=self.features, split=split,
                          prepared=data, make_loss=make_loss, resume=resume, record=record)
 
     # ------------------------------------------------------------- the runner
     def variants(self) -> list[TripletVariant]:
         roles = ("student-kd", "student") if self.config.baseline else ("student-kd",)
+        if self.config.baseline and self.config.student_causal:
+            roles += ("student-bidirectional",)
         return [TripletVariant(role="teacher")] + [TripletVariant(role=r, size=size)
                                                    for size in self.config.effective_sizes() for r in roles]
 
@@ -318,14 +361,13 @@ class TripletMethod(Method):
     def variant_name(self, v: TripletVariant) -> str:
         if v.role == "teacher":
             return self.config.teacher_label
-        return (f"COGMEN_S-{self.config.student.modalities.upper()} [SeqContext {v.size.seq_layers}, "
-                f"GNN {v.size.gnn_heads}] " + ("+ triplet KD" if v.kd else "no KD"))
+        return _student_label(self.config, v.size, v.role)
 
     def folder(self, v: TripletVariant) -> Path:
-        return Path("kd" if v.kd else "nokd") / v.size.slug
+        return Path("kd" if v.kd else ("nokd-bidirectional" if v.bidirectional else "nokd")) / v.size.slug
 
     def record(self, v: TripletVariant, split: Split, seed: int) -> RunRecord:
-        return self.student_record(split, v.size, seed=seed, kd=v.kd)
+        return self.student_record(split, v.size, seed=seed, kd=v.kd, bidirectional=v.bidirectional)
 
     def spec(self, out: Path, v: TripletVariant, split: Split, seed: int) -> RunSpec:
         if v.role != "teacher":
@@ -345,7 +387,8 @@ class TripletMethod(Method):
         if v.role == "teacher":
             self.teacher(split, spec.seed)
         else:
-            self.train_student(split, v.size, seed=spec.seed, kd=v.kd, run_dir=spec.run_dir, resume=resume)
+            self.train_student(split, v.size, seed=spec.seed, kd=v.kd, run_dir=spec.run_dir, resume=resume,
+                               bidirectional=v.bidirectional)
 
     def metrics(self, spec: RunSpec) -> dict:
         if spec.variant.role == "teacher" and not (spec.run_dir / "metrics.json").is_file():
@@ -377,6 +420,17 @@ class TripletMethod(Method):
     def finish(self, out: Path, result, files) -> None:
         write_json(out / "results.json", {"config": self.config.to_dict(), "summary": result.summary.to_dict("records"),
                                           "teacher_cache": {"hits": self.cache.hits, "misses": self.cache.misses}})
+
+
+def _student_label(config: TripletConfig, size: StudentSize, role: str) -> str:
+    """A student row's model label: ``COGMEN_S-A [SeqContext 2, GNN 7] + triplet KD``, with
+    ``causal`` / ``bidirectional`` after the modalities in a ``student_causal`` experiment."""
+    if role == "student-bidirectional":
+        tag = " bidirectional"
+    else:
+        tag = " causal" if config.student_config(size).causal else ""
+    return (f"COGMEN_S-{config.student.modalities.upper()}{tag} [SeqContext {size.seq_layers}, "
+            f"GNN {size.gnn_heads}] " + ("+ triplet KD" if role == "student-kd" else "no KD"))
 
 
 def _copy_dialogue_data(src):
@@ -416,8 +470,8 @@ def _table(config: TripletConfig, summary: pd.DataFrame, runs: pd.DataFrame, siz
             if r is not None:
                 lines.append({"row": size.name, "model": f"{label} ({what})", "weighted F1": r["weighted_f1"],
                               "UA": r["UA"], "WA": r["WA"]})
-        for suffix in ("+ triplet KD", "no KD"):
-            label = f"COGMEN_S-{sctx.upper()} [SeqContext {size.seq_layers}, GNN {size.gnn_heads}] {suffix}"
+        for role in ("student-kd", "student", "student-bidirectional"):
+            label = _student_label(config, size, role)
             r = get.get((label, sctx))
             if r is not None:
                 lines.append({"row": size.name, "model": f"{label} ({sctx.upper()} inference)",
@@ -427,6 +481,9 @@ def _table(config: TripletConfig, summary: pd.DataFrame, runs: pd.DataFrame, siz
     n_folds = runs["fold"].nunique()
     n_seeds = runs.loc[runs["role"] != "teacher", "seed"].nunique()
     mask = "masked (COGMEN-Mask) teacher; " if config.teacher_masking is not None else ""
+    if config.student_causal:
+        mask += ("causal students (causal SeqContext attention, past-only graph) from the bidirectional "
+                 "teacher; ")
     return (f"# {config.name}: Table 1 (test, mean ± std over {n_folds} fold(s) × {n_seeds} seed(s))\n\n"
             f"{mask}loss = {config.loss.alpha:g}·triplet(margin {config.loss.margin:g}, p {config.loss.p:g}, "
             f"mining {config.loss.mining.value}) + {config.loss.ce_weight:g}·CE\n\n{to_markdown(df)}\n"

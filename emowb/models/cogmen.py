@@ -7,6 +7,7 @@ Per batch of dialogues (see :class:`emowb.batching.dialogues.Batch`)::
          or per-modality Linear -> concat (B, T, M·proj_dim)          input="project"
       -> [+ positional encoding]                 positional = none | sinusoidal | learned
       -> TransformerEncoder (seq_layers, seq_heads, dropout), key-padding mask
+         [+ causal mask: utterance t attends to utterances <= t only]           causal=True
       -> Linear -> SeqContext output h (B, T, G)                         G = hidden_size
       -> nodes (N, G) (real utterances only, PyG order)
       -> RGCNConv(G, G, 2·S² relations) -> TransformerConv(G, G, heads, concat) (N, G·heads)
@@ -28,6 +29,12 @@ Differences to the reference implementation (``Exploration-Lab/COGMEN``), all sw
   (:mod:`emowb.batching.graph`), and ``wp``/``wf`` count from the receiving node (identical for the
   default wp = wf; ``reference=True`` uses the reference's source-centred convention).
 - Missing modalities are explicit (availability mask) with a choice of fill.
+- ``causal=True`` (not in the reference) makes the whole model causal: an upper-triangular
+  attention mask in SeqContext plus a past-only graph (``graph="past"`` or ``"disjoint"``), so
+  in evaluation an utterance's outputs depend only on itself and earlier utterances, and
+  :meth:`COGMEN.start_dialogue` scores a dialogue utterance by utterance with cached keys and
+  values (:mod:`emowb.models.incremental`). ``graph="past"`` alone only makes the *graph* causal:
+  SeqContext still attends to the whole dialogue.
 """
 
 from __future__ import annotations
@@ -95,6 +102,7 @@ class CogmenConfig(Config):
         positional: :class:`PositionalEncoding`; max_len: longest dialogue for ``learned``.
         padding_mask: mask padded utterances in SeqContext attention.
         graph: :class:`GraphKind` (window | past | disjoint); wp, wf: windows (-1 = unbounded).
+            ``past`` makes only the graph causal (SeqContext still sees future utterances).
         convention: :class:`EdgeConvention` for wp/wf.
         n_speakers: speakers per dialogue (relations = 2·n_speakers²).
         speaker_index: :class:`SpeakerIndex` (appearance | role).
@@ -103,6 +111,10 @@ class CogmenConfig(Config):
         fill: :class:`MissingFill`.
         reference: reproduce the reference where it changes numbers: no padding mask and the
             reference's window convention (requires input="concat", positional="none").
+        causal: causal model for streaming: SeqContext attends to the current and earlier
+            utterances only (upper-triangular attention mask) and the graph must be ``past`` or
+            ``disjoint``; an utterance's prediction then depends on itself and earlier utterances
+            only (in evaluation). Not in the reference.
     """
 
     modalities: str = "av"
@@ -126,6 +138,7 @@ class CogmenConfig(Config):
     concat_seq: bool = True
     fill: MissingFill = MissingFill.ZEROS
     reference: bool = False
+    causal: bool = False
 
     def validate(self) -> None:
         try:
@@ -144,6 +157,10 @@ class CogmenConfig(Config):
             require(self.input is InputMode.CONCAT and self.positional is PositionalEncoding.NONE,
                     "CogmenConfig.reference=True reproduces the reference model: it needs "
                     "input='concat' and positional='none'")
+        if self.causal:
+            require(self.graph in (GraphKind.PAST, GraphKind.DISJOINT),
+                    f"CogmenConfig.causal=True needs graph='past' or 'disjoint' (graph={self.graph.value!r} "
+                    f"sends messages from future utterances)")
 
     @property
     def mods(self) -> tuple[Modality, ...]:
@@ -166,10 +183,16 @@ class _SinusoidalPE(nn.Module):
         self.width = width
 
     def forward(self, t_max: int, device) -> torch.Tensor:
-        pos = torch.arange(t_max, device=device, dtype=torch.float32)[:, None]
+        """(t_max, width): the encodings of positions 0..t_max-1."""
+        return self.encode(torch.arange(t_max, device=device, dtype=torch.float32))
+
+    def encode(self, positions: torch.Tensor) -> torch.Tensor:
+        """(P, width): the encodings of ``positions`` (P,) float32 (row p only depends on p)."""
+        device = positions.device
+        pos = positions[:, None]
         i = torch.arange(0, self.width, 2, device=device, dtype=torch.float32)
         angle = pos / torch.pow(10000.0, i / self.width)
-        pe = torch.zeros(t_max, self.width, device=device)
+        pe = torch.zeros(positions.shape[0], self.width, device=device)
         pe[:, 0::2] = torch.sin(angle)
         pe[:, 1::2] = torch.cos(angle[:, : self.width // 2])
         return pe
@@ -307,7 +330,13 @@ class COGMEN(nn.Module):
             else:
                 x = x + self.pos(t_max, x.device)[None]
         pad = ~batch.mask if self.config.use_padding_mask else None
-        h = self.encoder(x, src_key_padding_mask=pad)              # (B, T, W)
+        if self.config.causal:
+            # True above the diagonal = row t may not attend to column s > t. Padding sits after
+            # a dialogue's last utterance, so real rows never see it even without ``pad``.
+            future = torch.ones(t_max, t_max, dtype=torch.bool, device=x.device).triu(1)
+            h = self.encoder(x, mask=future, src_key_padding_mask=pad)      # (B, T, W)
+        else:
+            h = self.encoder(x, src_key_padding_mask=pad)          # (B, T, W)
         h = self.seq_out(h)                                        # (B, T, G)
         nodes = h.reshape(b * t_max, -1)[batch.node_index]          # (N, G)
         gx = self.rgcn(nodes, batch.edge_index, batch.edge_type)    # (N, G)
@@ -316,6 +345,25 @@ class COGMEN(nn.Module):
         z = torch.cat([nodes, emb], dim=-1) if self.config.concat_seq else emb
         logits = self.clf_out(self.clf_drop(F.relu(self.clf_hidden(z))))
         return ModelOutput(logits=logits, embeddings=emb, extras={"seq": nodes})
+
+    def start_dialogue(self, *, roles=("M", "F")):
+        """Score a new dialogue utterance by utterance (causal models only).
+
+        Args:
+            roles: role names in index order, for ``speaker_index="role"`` (as
+                :func:`~emowb.batching.dialogues.build_dialogues` takes them).
+
+        Returns:
+            A :class:`~emowb.models.incremental.CausalDialogue`; its ``step(features, speaker)``
+            returns the new utterance's :class:`ModelOutput` (what ``forward`` gives that utterance
+            in evaluation) without recomputing the earlier ones.
+
+        Raises:
+            ValueError: the model is not causal (``CogmenConfig.causal=False``) or in training mode.
+        """
+        from emowb.models.incremental import CausalDialogue
+
+        return CausalDialogue(self, roles=roles)
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)

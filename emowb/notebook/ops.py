@@ -80,7 +80,7 @@ def run_paper_table(nb: MaskingNotebook, corpus: Corpus, *, log=print):
 
     variants = masking_table_variants(disjoint=nb.disjoint)
     return run_experiment(nb.experiment(corpus.root, variants, "masking table"), nb.out("masking", "table"),
-                          corpus=corpus, log=log)
+                          corpus=corpus, log=log, executor=nb.executor)
 
 
 def _grid_variant(nb: MaskingNotebook, **kw):
@@ -102,7 +102,7 @@ def run_grid(nb: MaskingNotebook, corpus: Corpus, *, log=print) -> pd.DataFrame:
             for ml in nb.grid_mask_length for sp in nb.grid_start_prob]
     variants = [_grid_variant(nb, **g) for g in grid]
     res = run_experiment(nb.experiment(corpus.root, variants, "masking grid"), nb.out("masking", "grid"),
-                         corpus=corpus, log=log)
+                         corpus=corpus, log=log, executor=nb.executor)
     params = {v.name: g for v, g in zip(variants, grid)}
     wide = res.runs.pivot_table(index=["model", "fold", "seed"], columns="context", values="weighted_f1").reset_index()
     wide = wide.rename(columns={"av": "f1_av", "a": "f1_a", "v": "f1_v"})
@@ -158,7 +158,7 @@ def run_kd(nb: KDNotebook, corpus: Corpus, *, config=None, out_dir=None, log=pri
 
     config = config or nb.triplet_config(corpus.root)
     out = out_dir or nb.out_dir(corpus.root, config)
-    return run_triplet(config, out, corpus=corpus, log=log)
+    return run_triplet(config, out, corpus=corpus, log=log, executor=nb.executor)
 
 
 def run_emodistill(nb: EmoDistillNotebook, corpus: Corpus, *, config=None, out_dir=None, log=print):
@@ -168,7 +168,7 @@ def run_emodistill(nb: EmoDistillNotebook, corpus: Corpus, *, config=None, out_d
 
     config = config or nb.config(corpus.root)
     out = out_dir or nb.out_dir(corpus.root, config)
-    return run_ablations(config, out, taus=nb.taus, sweeps=nb.sweeps, corpus=corpus, log=log)
+    return run_ablations(config, out, taus=nb.taus, sweeps=nb.sweeps, corpus=corpus, log=log, executor=nb.executor)
 
 
 def kd_runs(kd_dir: str | Path, *, fold: str = "", seed: int = -1) -> dict[str, Path]:
@@ -260,3 +260,74 @@ def confusion_pairs(nb: ConfusionNotebook) -> list[dict]:
 
 def embeddings_setup(nb: EmbeddingsNotebook) -> dict[str, Path]:
     return kd_runs(find(nb, nb.kd_dir, "kd"), fold=nb.fold, seed=nb.seed)
+
+
+# --------------------------------------------------------------------------------- reading results
+def kd_interpretation(result, runs: dict[str, Path]) -> str:
+    """What the KD notebook's own numbers say (markdown): the paired effect of KD on the
+    students' test weighted F1 / UA over folds × seeds, and the classes each model never
+    predicts (first fold and seed)."""
+    from emowb.eval.interpret import never_predicted, paired_effect
+    from emowb.viz.runs import read_run
+
+    r = result.runs
+    lines = []
+    for size, g in r[r["role"].isin(["student", "student-kd"])].groupby("size", sort=False):
+        for metric, words in (("weighted_f1", "test weighted F1"), ("UA", "test UA")):
+            piv = g.pivot_table(index=["fold", "seed"], columns="role", values=metric)
+            if {"student", "student-kd"} <= set(piv.columns):
+                d = (piv["student-kd"] - piv["student"]).dropna()
+                what = f"the audio-only student's {words}" + (f" ({size} student)" if r["size"].nunique() > 2 else "")
+                lines.append("- " + paired_effect(d, change="KD", metric=what))
+    if not lines:
+        lines.append("- No student without KD was trained (baseline off): nothing to pair the KD student with.")
+    fold_seed = ""
+    for role, name, ctx in (("teacher", "The teacher (audio + video)", None), ("student-kd", "The KD student", "a"),
+                            ("student", "The student without KD", "a")):
+        if role in runs:
+            v = read_run(runs[role])
+            p = v.preds(context=ctx)
+            fold_seed = f" (test part of the first fold and seed, {len(p)} utterances)"
+            lines.append("- " + never_predicted(p["y_true"], p["y_pred"], list(v.labels), name=name))
+    return f"**What these numbers say**{fold_seed}:\n\n" + "\n".join(lines)
+
+
+def confusion_interpretation(a, b, names: tuple[str, str], *, split: str, ctx_a, ctx_b) -> str:
+    """Classes each of two runs never predicts, and their UA / weighted F1, as markdown."""
+    from emowb.eval.interpret import never_predicted
+    from emowb.eval.metrics import UA, weighted_f1
+
+    out = []
+    for v, name, ctx in ((a, names[0], ctx_a), (b, names[1], ctx_b)):
+        p = v.preds(split=split, context=ctx)
+        out.append(f"- {name}: UA {UA(p['y_true'], p['y_pred']):.3f}, weighted F1 "
+                   f"{weighted_f1(p['y_true'], p['y_pred']):.3f} on {len(p)} utterances. "
+                   + never_predicted(p["y_true"], p["y_pred"], list(v.labels), name="It"))
+    return "\n".join(out)
+
+
+def candidate_runs(pairs: Sequence[dict]) -> pd.DataFrame:
+    """The runs of the confusion pairs, one row per (run folder, context), for a :class:`RunPicker`."""
+    rows, seen = [], set()
+    for pair in pairs:
+        for side in ("a", "b"):
+            key = (str(pair[side]), pair[f"ctx_{side}"])
+            if key not in seen:
+                seen.add(key)
+                rows.append({"label": pair["names"][0 if side == "a" else 1], "run_dir": key[0], "context": key[1]})
+    return pd.DataFrame(rows)
+
+
+def compare_picked(split: str):
+    """The RunPicker's drawing: the confusion comparison of two chosen runs."""
+    from emowb.viz.confusion import compare_confusions
+    from emowb.viz.runs import read_run
+
+    def draw(ra, rb):
+        a, b = read_run(ra["run_dir"]), read_run(rb["run_dir"])
+        fig, _ = compare_confusions(a.preds(split=split, context=ra["context"] or None),
+                                    b.preds(split=split, context=rb["context"] or None),
+                                    labels=a.labels, names=(ra["label"], rb["label"]))
+        return fig
+
+    return draw

@@ -47,7 +47,7 @@ from emowb.train.masking import MaskingConfig
 from emowb.train.run import DataConfig
 from emowb.train.trainer import TrainConfig
 
-__all__ = ["NotebookConfig", "Workspace", "CogmenParams", "DataNotebook", "TrainNotebook", "MaskingNotebook",
+__all__ = ["NotebookConfig", "Workspace", "CogmenParams", "SweepParams", "DataNotebook", "TrainNotebook", "MaskingNotebook",
            "KDNotebook", "EmoDistillNotebook", "EmbeddingsNotebook", "ConfusionNotebook",
            "ReproduceNotebook", "NOTEBOOK_CONFIGS", "alias", "parameters_source", "check_namespace",
            "generated_parameters", "write_parameters_cells"]
@@ -142,13 +142,22 @@ class NotebookConfig(Config):
         p.mkdir(parents=True, exist_ok=True)
         return p
 
-    def save(self, fig, name: str) -> list[Path]:
+    def relative(self, path) -> str:
+        """``path`` relative to the repository root when inside it (what executed notebooks print,
+        so that they carry no machine's absolute paths)."""
+        from emowb.notebook import workspace
+
+        return workspace.relative(path)
+
+    def save(self, fig, name: str) -> None:
         """Save a figure as ``<figures_dir>/<name>.png`` and ``.pdf``; an empty ``figures_dir`` is
-        ``<workdir>/figures`` (only ``emowb demo`` writes the repository's ``figures/``)."""
+        ``<workdir>/figures`` (only ``emowb demo`` writes the repository's ``figures/``).
+
+        Returns None, so that a cell ending with it prints no list of paths."""
         from emowb.notebook import workspace
         from emowb.viz import save_figure
 
-        return save_figure(fig, name, out_dir=workspace.figures(self.workdir, self.figures_dir))
+        save_figure(fig, name, out_dir=workspace.figures(self.workdir, self.figures_dir))
 
 
 #: Names a kernel defines by itself (IPython) or that a notebook imports before its config cell.
@@ -230,6 +239,9 @@ class CogmenParams(Config):
     lr: float = alias(TrainConfig, "lr")
     batch_size: int = alias(TrainConfig, "batch_size")
     patience: int = alias(TrainConfig, "patience", help="(the learning rate halves after patience // 2)")
+    select: str = alias(TrainConfig, "select")
+    dev_share: float = alias(DataConfig, "dev_share", help="(dialogues of the training part held out for early "
+                                                           "stopping)")
     hidden_size: int = alias(CogmenConfig, "hidden_size")
     seq_layers: int = alias(CogmenConfig, "seq_layers")
     seq_ff: int = alias(CogmenConfig, "seq_ff")
@@ -244,7 +256,8 @@ class CogmenParams(Config):
 
     def data_config(self, corpus_dir: Path) -> DataConfig:
         return DataConfig.from_params(corpus=str(corpus_dir), features=self.features(), protocol=self.protocol,
-                                      fold=self.folds[0] if self.folds else None, per_speaker=self.per_speaker)
+                                      fold=self.folds[0] if self.folds else None, per_speaker=self.per_speaker,
+                                      dev_share=self.dev_share)
 
     def model_config(self, modalities: str, **changes) -> CogmenConfig:
         return CogmenConfig.from_params(**{"modalities": modalities, "hidden_size": self.hidden_size,
@@ -255,7 +268,7 @@ class CogmenParams(Config):
         # The notebooks' schedule: the learning rate halves on a dev-score plateau of half the
         # early-stopping patience.
         return TrainConfig.from_params(epochs=self.epochs, lr=self.lr, batch_size=self.batch_size,
-                                       patience=self.patience, lr_monitor="dev_score",
+                                       patience=self.patience, select=self.select, lr_monitor="dev_score",
                                        lr_patience=max(1, self.patience // 2), lr_factor=0.5, seed=seed,
                                        device=ws.device, num_threads=ws.threads, progress=False, keep_last=False)
 
@@ -263,6 +276,20 @@ class CogmenParams(Config):
 def _check_cogmen_and_workspace(nb) -> None:
     Workspace.validate(nb)
     CogmenParams.validate(nb)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SweepParams(Config):
+    """Where a notebook's sweep trains its runs (masking, kd, emodistill; :mod:`emowb.train.executors`)."""
+
+    executor: str = setting("local", changes_results=False,
+                            help="where the runs train: local (one after the other, here), processes[:N] "
+                                 "(N worker processes), ray[:ADDRESS] (a Ray cluster; a local one without ADDRESS)")
+
+    def validate(self) -> None:
+        from emowb.train.executors import ExecutorConfig
+
+        ExecutorConfig.parse(self.executor)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -282,16 +309,19 @@ class TrainNotebook(CogmenParams, Workspace):
     mask: str = setting("none", help="none | utterance | feature (the four scenarios, random masking at that "
                                      "granularity) | unimodal (random masking of a one-modality model)")
     graph: str = alias(CogmenConfig, "graph")
+    causal: bool = alias(CogmenConfig, "causal")
 
     def validate(self) -> None:
         _check_cogmen_and_workspace(self)
         require(self.mask in ("none", "utterance", "feature", "unimodal"),
                 f"mask must be none, utterance, feature or unimodal, got {self.mask!r}")
         require(self.graph in ("window", "past", "disjoint"), f"graph must be window, past or disjoint, got {self.graph!r}")
+        require(not self.causal or self.graph in ("past", "disjoint"),
+                f"causal=True needs graph past or disjoint, got graph {self.graph!r}")
 
     @property
     def name(self) -> str:
-        return f"cogmen-{self.modalities}-mask-{self.mask}-{self.graph}"
+        return f"cogmen-{self.modalities}-mask-{self.mask}-{self.graph}" + ("-causal" if self.causal else "")
 
     def masking(self):
         return MaskingConfig.from_mode(self.mask, self.modalities)
@@ -299,12 +329,13 @@ class TrainNotebook(CogmenParams, Workspace):
     def run_config(self, corpus_dir: Path, seed: int):
         from emowb.train.run import RunConfig
 
-        return RunConfig(data=self.data_config(corpus_dir), model=self.model_config(self.modalities, graph=self.graph),
+        return RunConfig(data=self.data_config(corpus_dir),
+                         model=self.model_config(self.modalities, graph=self.graph, causal=self.causal),
                          train=self.train_config(self, seed=seed), masking=self.masking())
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class MaskingNotebook(CogmenParams, Workspace):
+class MaskingNotebook(SweepParams, CogmenParams, Workspace):
     """masking.ipynb: the paper's Tables 2/3, a grid over random-masking settings, and sliders."""
 
     paper_table: bool = setting(True, help="train the ten Table 2/3 variants")
@@ -322,6 +353,7 @@ class MaskingNotebook(CogmenParams, Workspace):
 
     def validate(self) -> None:
         _check_cogmen_and_workspace(self)
+        SweepParams.validate(self)
         total = self.p_none + self.p_full_a + self.p_full_v + self.p_random
         require(abs(total - 1) < 1e-6, f"p_none + p_full_a + p_full_v + p_random must be 1, got {total:.4f}")
 
@@ -341,7 +373,7 @@ class MaskingNotebook(CogmenParams, Workspace):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class KDNotebook(CogmenParams, Workspace):
+class KDNotebook(SweepParams, CogmenParams, Workspace):
     """kd.ipynb: triplet KD from an audio+video (or masked) teacher to an audio-only student.
 
     ``seq_layers`` / ``gnn_heads`` are the teacher's sizes (paper: 4, 7).
@@ -358,9 +390,11 @@ class KDNotebook(CogmenParams, Workspace):
     student_seq_layers: int = setting(2, help="the student's SeqContext layers (when table1 is off)")
     student_gnn_heads: int = setting(7, help="the student's graph-transformer heads (when table1 is off)")
     baseline: bool = alias(TripletConfig, "baseline")
+    student_causal: bool = alias(TripletConfig, "student_causal")
 
     def validate(self) -> None:
         _check_cogmen_and_workspace(self)
+        SweepParams.validate(self)
         require(self.alpha >= 0 and self.ce_weight >= 0, "alpha and ce_weight must be >= 0")
         require(self.teacher_mask in ("none", "utterance", "feature"),
                 f"teacher_mask must be none, utterance or feature, got {self.teacher_mask!r}")
@@ -377,7 +411,7 @@ class KDNotebook(CogmenParams, Workspace):
             loss=TripletLossConfig.from_params(alpha=self.alpha, ce_weight=self.ce_weight, margin=self.margin,
                                                p=self.p, mining=self.mining),
             train=self.train_config(self), teacher_train=self.train_config(self), seeds=self.seeds,
-            folds=self.folds or None, baseline=self.baseline, **kw)
+            folds=self.folds or None, baseline=self.baseline, student_causal=self.student_causal, **kw)
 
     def out_dir(self, corpus_dir: Path, config: TripletConfig | None = None) -> Path:
         """One folder per configuration (``config``, default :meth:`triplet_config`), so runs with
@@ -386,7 +420,7 @@ class KDNotebook(CogmenParams, Workspace):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class EmoDistillNotebook(Workspace):
+class EmoDistillNotebook(SweepParams, Workspace):
     """emodistill.ipynb: prosodic + linguistic teachers -> speech student."""
 
     backbone: str = alias(StudentConfig, "backbone")
@@ -411,6 +445,7 @@ class EmoDistillNotebook(Workspace):
 
     def validate(self) -> None:
         Workspace.validate(self)
+        SweepParams.validate(self)
         require(self.backbone in ("mlp", "cnn", "ssl", "ssl-pooled"),
                 f"backbone must be mlp, cnn, ssl or ssl-pooled, got {self.backbone!r}")
         require(self.backbone != "ssl" and (self.backbone != "ssl-pooled" or self.ssl_features == "whisper")

@@ -14,7 +14,9 @@ CPU, for a GPU machine).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -42,6 +44,27 @@ def _chdir(folder: Path):
 
 class NotebookError(RuntimeError):
     """A notebook failed; the message names it and its executed copy."""
+
+
+@contextlib.contextmanager
+def _progress_log(name: str, on: bool):
+    """Papermill's cell log (``log_output``) on stderr as ``[name] ...`` lines while ``name`` runs."""
+    if not on:
+        yield
+        return
+    logger = logging.getLogger("papermill")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"  [{name}] %(message)s"))
+    old = (logger.level, logger.propagate)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old[0])
+        logger.propagate = old[1]
 
 
 def notebook_path(name: str) -> Path:
@@ -93,7 +116,7 @@ def check_overrides(names: Sequence[str], overrides: Mapping[str, object]) -> No
 
 def run_notebooks(workdir: str | Path, *, size: str = "demo", only: Sequence[str] | None = None,
                   figures_dir: str | Path = "", overrides: Mapping[str, object] | None = None,
-                  log=print) -> pd.DataFrame:
+                  log=print, progress: bool = True) -> pd.DataFrame:
     """Execute the notebooks in order; executed copies go to ``<workdir>/notebooks/``.
 
     Relative paths are relative to the repository root, whatever the working directory (as in
@@ -107,6 +130,9 @@ def run_notebooks(workdir: str | Path, *, size: str = "demo", only: Sequence[str
         figures_dir: where the notebooks save figures (PNG + PDF); ``""`` = ``<workdir>/figures``.
             Only ``emowb demo`` passes the repository's ``figures/``.
         overrides: parameters for every notebook that declares them (e.g. ``device="cuda"``).
+        progress: show the notebook's progress on stderr while it runs: a line per cell and the
+            cells' own output (each run's result line), prefixed with the notebook's name, plus
+            papermill's progress bar on a terminal.
 
     Returns:
         One row per notebook: name, seconds, executed copy.
@@ -139,9 +165,10 @@ def run_notebooks(workdir: str | Path, *, size: str = "demo", only: Sequence[str
         try:
             # from the repository root, with paths relative to it where they lie inside it:
             # papermill records input and output paths in the executed copy's metadata
-            with _chdir(root):
+            with _chdir(root), _progress_log(name, progress):
                 pm.execute_notebook(workspace.relative(notebook_path(name)), workspace.relative(target),
-                                    parameters=params, progress_bar=False, cwd=str(root))
+                                    parameters=params, progress_bar=progress and sys.stderr.isatty(),
+                                    log_output=progress, cwd=str(root))
         except pm.PapermillExecutionError as e:
             raise NotebookError(f"{name}.ipynb failed (executed copy: {target}): {e.ename}: {e.evalue}") from e
         seconds = time.perf_counter() - t0

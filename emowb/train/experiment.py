@@ -233,6 +233,9 @@ class CogmenMethod(Method):
         ci_table.columns = [f"{c.upper()} 95% CI" for c in ci_table.columns]
         ci_table.index.name = "model"
         n_runs = runs.groupby("model")["run_dir"].nunique().reindex(table.index)
+        if int(n_runs.max()) < 2:           # no spread to show: say so instead of "±"-less cells and "-" intervals
+            return (f"# {config.name}: test {config.metric}, one run per model (one fold, one seed: no spread; "
+                    f"more seeds or a multi-fold protocol give mean ± std)\n\n{to_markdown(table)}\n")
         return (f"# {config.name}: test {config.metric}, mean ± std over {int(n_runs.max())} run(s) "
                 f"per model (folds × seeds)\n\n{to_markdown(table)}\n\n95% t-intervals of the mean:\n\n"
                 f"{to_markdown(ci_table)}\n")

@@ -14,12 +14,16 @@ and EmoDistill (:class:`~emowb.kd.emodistill.EmoDistillMethod`):
    feature-set configurations or a KD student's teacher. Two variants (rows) that are the same run
    share one folder and are trained once; runs of another configuration (e.g. another student
    backbone) can share the output folder;
-3. hands the runs to an executor (:class:`LocalExecutor`: one after the other, here). A run is a
-   pure function of its spec and the method's configuration (spec -> run folder); a finished run
-   (``metrics.json``) is not trained again, an interrupted one resumes;
+3. hands the runs to an executor (:class:`LocalExecutor`: one after the other, here;
+   :mod:`emowb.train.executors`: worker processes or a Ray cluster). A run is a pure function of
+   its spec and the method's configuration (spec -> run folder); a finished run (``metrics.json``)
+   is not trained again, an interrupted one resumes. Whoever trains a run holds its lock
+   (``.<run folder name>.lock`` beside it, :func:`run_lock`), so several processes sharing one
+   output folder never train the same run twice at the same time;
 4. collects the results **from the run folders** (``metrics.json``), not from memory, so an
    executor that trains elsewhere only has to fill the folders;
-5. writes ``runs.csv`` (the method's rows; rewritten after every run, so it shows the progress),
+5. writes ``runs.csv`` (the method's rows, also those of runs another process finished;
+   rewritten after every run, so it shows the progress),
    then ``summary.csv`` (mean ± std and 95% t-interval per row) and ``table.md`` (the method's
    table; paired differences are :func:`emowb.eval.summary.paired_differences`), and lets the
    method write its extra files (:meth:`Method.finish`).
@@ -40,25 +44,39 @@ A method in short::
 
 With ``stem="x"`` the files are ``x_experiment.json``, ``x_runs.csv``, ``x_summary.csv`` and
 ``x.md`` (several tables in one output folder, as the EmoDistill ablations).
+
+**Several writers on one output folder** (two ``emowb experiment`` processes sharding a grid by
+hand, a resubmitted Slurm job next to a running one): every shared file (``experiment.json``,
+``runs.csv``, ``summary.csv``, ``table.md``) is written atomically while holding
+``OUT/.emowb.lock`` (:func:`output_lock`), each run folder is trained under its own lock, and each
+process ends by collecting every run from the folders, so the last one to finish writes the
+whole table. The locks are ``flock`` locks (:func:`emowb.utils.exclusive_lock`): the kernel drops
+them when their holder dies, so a killed process never blocks the next, and their files are
+removed on release.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import pandas as pd
 
-from emowb.config import SCHEMA_VERSION, ConfigError
+from emowb.config import SCHEMA_VERSION, Config, ConfigError, require, setting
 from emowb.eval.metrics import SCALAR_METRICS
 from emowb.eval.summary import summarise_frame
 from emowb.train.trainer import RunRecord, is_finished
-from emowb.utils import atomic_path, write_json
+from emowb.utils import LockBusy, atomic_path, exclusive_lock, write_json
 
-__all__ = ["RunSpec", "Method", "LocalExecutor", "ExperimentResult", "OutputFiles", "run_method"]
+__all__ = ["RunSpec", "Method", "MethodRecipe", "Resources", "LocalExecutor", "ExperimentResult", "OutputFiles",
+           "run_method", "run_lock", "output_lock", "execute_locked", "plan"]
+
+#: The lock of an output folder's shared files (experiment.json, runs.csv, summary.csv, table.md).
+OUTPUT_LOCK = ".emowb.lock"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +100,43 @@ class RunSpec:
     seed: int
     identity: str
     run_dir: Path
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Resources(Config):
+    """What one run needs: CPU cores and a share of a GPU (declared once, by the method).
+
+    Attributes:
+        cpus: CPU cores (torch threads) of one run; an executor runs ``cores // cpus`` runs at a time.
+        gpus: the share of one GPU a run takes where GPUs are (``0.25``: four runs per GPU; small
+            COGMEN runs leave a GPU mostly idle, so packing several is what fills it); ignored where
+            there is none or the run's device is ``cpu``.
+    """
+
+    cpus: float = setting(1.0, changes_results=False, help="CPU cores (torch threads) per run")
+    gpus: float = setting(0.0, changes_results=False, help="share of one GPU per run (0.25: four runs per GPU)")
+
+    def validate(self) -> None:
+        require(self.cpus > 0, f"Resources.cpus must be > 0, got {self.cpus}")
+        require(0 <= self.gpus <= 1 or float(self.gpus).is_integer(),
+                f"Resources.gpus must be a share in [0, 1] or a whole number of GPUs, got {self.gpus}")
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodRecipe:
+    """How a worker process rebuilds a method: ``factory(*args, **kwargs)``, all picklable.
+
+    A method holds loaded corpora, feature sets and caches, which are large and sometimes not
+    picklable; a recipe holds only its configuration, and each worker rebuilds the method once
+    from it (loading the corpus from disk) and then trains as many runs as it is given.
+    """
+
+    factory: Callable[..., "Method"]
+    args: tuple = ()
+    kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def build(self) -> "Method":
+        return self.factory(*self.args, **dict(self.kwargs))
 
 
 class Method:
@@ -148,6 +203,25 @@ class Method:
         """A finished run's results (its ``metrics.json``)."""
         return json.loads((spec.run_dir / "metrics.json").read_text())
 
+    # ------------------------------------------------------------------ elsewhere
+    def recipe(self) -> MethodRecipe:
+        """How a worker process rebuilds this method (default: ``type(self)(self.config)``).
+
+        Override when the constructor needs more than the configuration (see
+        :meth:`EmoDistillMethod.recipe <emowb.kd.emodistill.EmoDistillMethod.recipe>`). A worker
+        checks that its rebuilt method plans the very spec it was sent (same identity, same
+        folder), so a recipe that misses something fails loudly instead of training another run.
+        """
+        return MethodRecipe(type(self), (self.config,))
+
+    def resources(self) -> Resources:
+        """What one run needs (default: the training config's threads; a quarter of a GPU when the
+        run may use one)."""
+        train = getattr(self.config, "train", None)
+        threads = getattr(train, "num_threads", None) or 1
+        device = getattr(train, "device", "cpu")
+        return Resources(cpus=float(threads), gpus=0.0 if device == "cpu" else 0.25)
+
     # ------------------------------------------------------------------ results
     def rows(self, spec: RunSpec, metrics: Mapping) -> list[dict]:
         """The ``runs.csv`` rows of one finished run."""
@@ -176,15 +250,54 @@ class Method:
         """Write the method's extra files (called last)."""
 
 
+def run_lock(spec: RunSpec) -> Path:
+    """The lock file of one run folder: ``.<folder name>.lock`` beside it (not inside: a run folder
+    that exists is a run that started, and ``resume=False`` refuses it)."""
+    return spec.run_dir.parent / f".{spec.run_dir.name}.lock"
+
+
+@contextlib.contextmanager
+def output_lock(out: Path) -> Iterator[None]:
+    """Hold the lock of ``out``'s shared files (:data:`OUTPUT_LOCK`) while writing them."""
+    with exclusive_lock(Path(out) / OUTPUT_LOCK):
+        yield
+
+
+def execute_locked(method: Method, spec: RunSpec, *, resume: bool, wait: bool = True) -> bool:
+    """Train ``spec`` while holding its run lock, unless it is finished; return False only when
+    ``wait=False`` and another process holds the lock (the run is being trained elsewhere).
+
+    The finished check comes *after* the lock is taken: a process that waited for another's run
+    finds it finished and trains nothing.
+    """
+    try:
+        with exclusive_lock(run_lock(spec), wait=wait):
+            if not (resume and method.finished(spec)):
+                method.execute(spec, resume=resume)
+    except LockBusy:
+        return False
+    return True
+
+
 class LocalExecutor:
-    """Trains the runs one after the other in this process."""
+    """Trains the runs one after the other in this process.
+
+    A run whose lock another process holds (two processes sharing an output folder) is put off
+    to the end, and then waited for, so two processes on one grid split it between them.
+    """
 
     def run(self, method: Method, specs: Iterable[RunSpec], *, resume: bool,
             done: Callable[[RunSpec, float], None]) -> None:
+        later = []
         for spec in specs:
             t0 = time.perf_counter()
-            if not (resume and method.finished(spec)):
-                method.execute(spec, resume=resume)
+            if execute_locked(method, spec, resume=resume, wait=False):
+                done(spec, time.perf_counter() - t0)
+            else:
+                later.append(spec)
+        for spec in later:
+            t0 = time.perf_counter()
+            execute_locked(method, spec, resume=resume)
             done(spec, time.perf_counter() - t0)
 
 
@@ -241,7 +354,9 @@ def run_method(method: Method, out_dir: str | Path, *, resume: bool = True, exec
         out_dir: output folder.
         resume: skip finished runs and resume interrupted ones (``False``: a run folder that
             exists already is an error).
-        executor: what trains the runs (default :class:`LocalExecutor`).
+        executor: what trains the runs: an executor object, or its ``--executor`` text
+            (``local``, ``processes[:N]``, ``ray[:ADDRESS]``; :mod:`emowb.train.executors`);
+            default :class:`LocalExecutor`.
         log: one line per run (None = silent).
         stem: file-name stem (None: ``runs.csv``, ``summary.csv``, ``table.md``).
     """
@@ -249,9 +364,15 @@ def run_method(method: Method, out_dir: str | Path, *, resume: bool = True, exec
     out.mkdir(parents=True, exist_ok=True)
     files = OutputFiles(stem or None)
     say = log or (lambda s: None)
-    executor = executor or LocalExecutor()
-    write_json(out / files.experiment, {"schema": SCHEMA_VERSION, "method": method.name,
-                                        **method.experiment_record()})
+    if executor is None:
+        executor = LocalExecutor()
+    elif not hasattr(executor, "run"):
+        from emowb.train.executors import make_executor
+
+        executor = make_executor(executor)
+    with output_lock(out):
+        write_json(out / files.experiment, {"schema": SCHEMA_VERSION, "method": method.name,
+                                            **method.experiment_record()})
     specs = plan(method, out)
     first: dict[Path, RunSpec] = {}                 # the first spec of each run folder
     for s in specs:
@@ -262,7 +383,8 @@ def run_method(method: Method, out_dir: str | Path, *, resume: bool = True, exec
     def done(spec: RunSpec, seconds: float) -> None:
         results[spec.run_dir] = method.metrics(spec)
         say(f"[{len(results)}/{len(unique)}] {method.describe(spec, results[spec.run_dir])} ({seconds:.1f} s)")
-        rows = _collect(method, [s for s in specs if s.run_dir in results], results)
+        # also the runs that another process sharing the folder finished: runs.csv shows them all
+        rows = _collect(method, [s for s in specs if s.run_dir in results or method.finished(s)], results)
         if rows:
             _write(out, files, method, rows, tables=False)   # runs.csv as the runs finish
 
@@ -292,13 +414,14 @@ def _collect(method: Method, specs: Sequence[RunSpec], cache: dict[Path, dict]) 
 def _write(out: Path, files: OutputFiles, method: Method, rows: list[dict], *,
            tables: bool) -> tuple[pd.DataFrame, pd.DataFrame | None, str | None]:
     runs = pd.DataFrame(rows)
-    with atomic_path(out / files.runs, suffix=".csv") as tmp:
-        runs.to_csv(tmp, index=False)
-    if not tables:
-        return runs, None, None
-    summary = method.summarise(runs)
-    with atomic_path(out / files.summary, suffix=".csv") as tmp:
-        summary.to_csv(tmp, index=False)
-    table = method.table(runs, summary)
-    (out / files.table).write_text(table)
+    summary = method.summarise(runs) if tables else None
+    table = method.table(runs, summary) if tables else None
+    with output_lock(out):
+        with atomic_path(out / files.runs, suffix=".csv") as tmp:
+            runs.to_csv(tmp, index=False)
+        if tables:
+            with atomic_path(out / files.summary, suffix=".csv") as tmp:
+                summary.to_csv(tmp, index=False)
+            with atomic_path(out / files.table, suffix=".md") as tmp:
+                tmp.write_text(table)
     return runs, summary, table

@@ -221,6 +221,8 @@ class TrainConfig(Config):
         min_delta: the improvement that counts. An epoch that ties the best score exactly counts
             as an improvement when its dev loss is lower (small dev sets saturate).
         select_metric: dev metric for model selection (``weighted_f1``).
+        select: ``best`` (the epoch with the best dev score; early stopping after ``patience``) or
+            ``last`` (fixed-epoch mode: the model after the last epoch; dev is only logged).
         class_weights: ``none`` or ``balanced``: weight the training cross-entropy (every
             :class:`~emowb.train.api.CrossEntropyLoss` term of the loss) by the training labels'
             ``n / (C · n_c)``. The dev loss stays unweighted.
@@ -233,6 +235,10 @@ class TrainConfig(Config):
         eval_test_each_epoch: also log test metrics per epoch (never used for selection).
         keep_last: keep ``checkpoints/last.pt`` after a finished run.
         save_train_embeddings: also write training-set embeddings to ``embeddings.npz``.
+        processes: train the run on this many processes (GPUs, or groups of CPU cores):
+            data-parallel through Lightning Fabric, ``batch_size`` is the global batch
+            (:mod:`emowb.train.distributed`). 1 (the default) is left out of the run's identity, so
+            single-process runs keep their folders.
     """
 
     epochs: int = 50
@@ -244,6 +250,10 @@ class TrainConfig(Config):
     patience: int | None = 10
     min_delta: float = 0.0
     select_metric: str = "weighted_f1"
+    select: str = setting("best", help="best: keep the epoch with the best dev score (early stopping after "
+                                       "patience); last: fixed-epoch mode, keep the model after the last "
+                                       "epoch (no early stopping; dev is only logged) -- for dev sets too "
+                                       "small to choose an epoch")
     class_weights: str = setting(
         "none", help="none | balanced: weight the training cross-entropy by the training split's labels, "
                      "n / (C * n_c) (sklearn's balanced; for UA on imbalanced corpora). COGMEN's reference: none")
@@ -266,6 +276,17 @@ class TrainConfig(Config):
         False, changes_results=False,
         help="also write training-set embeddings to embeddings.npz (computed after the results, "
              "with the best model)")
+    processes: int = setting(
+        1, help="train one run on this many processes (GPUs, or groups of CPU cores), data-parallel "
+                "through Lightning Fabric; batch_size stays the global batch. Results match one process "
+                "up to floating-point summation order")
+
+    def result_dict(self) -> dict[str, Any]:
+        d = super().result_dict()
+        if d.get("processes") == 1:
+            # the default is left out, so the identities of runs made before the field existed hold
+            del d["processes"]
+        return d
 
     def validate(self) -> None:
         require(self.epochs >= 1, f"TrainConfig.epochs must be >= 1, got {self.epochs}")
@@ -276,6 +297,7 @@ class TrainConfig(Config):
                 f"TrainConfig.patience must be >= 1 or None, got {self.patience}")
         require(self.max_grad_value is None or self.max_grad_value > 0,
                 f"TrainConfig.max_grad_value must be > 0 or None, got {self.max_grad_value}")
+        require(self.select in ("best", "last"), f"TrainConfig.select must be best or last, got {self.select!r}")
         require(self.select_metric in SCALAR_METRICS,
                 f"TrainConfig.select_metric must be one of {SCALAR_METRICS}, got {self.select_metric!r}")
         require(0 < self.lr_factor < 1, f"TrainConfig.lr_factor must be in (0, 1), got {self.lr_factor}")
@@ -286,6 +308,7 @@ class TrainConfig(Config):
                 f"TrainConfig.num_threads must be >= 1 or None, got {self.num_threads}")
         require(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
                 f"TrainConfig.device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
+        require(self.processes >= 1, f"TrainConfig.processes must be >= 1, got {self.processes}")
 
 
 @dataclasses.dataclass
@@ -367,6 +390,8 @@ class Trainer:
         self.run_config = run_config if isinstance(run_config, RunRecord) else dict(run_config or {})
         self.callbacks = list(callbacks)
         self.device = torch.device(resolve_device(config.device))
+        #: the process group's view when this is one rank of a multi-process run (else None)
+        self._dist = None
         self.class_weights: torch.Tensor | None = None
         if config.class_weights == "balanced":
             self.class_weights = balanced_class_weights(self._train_labels(), len(self.labels))
@@ -534,6 +559,53 @@ class Trainer:
         row.update(counts)
         return row
 
+    def _train_epoch_ranks(self, epoch: int, optimizer, generator: torch.Generator) -> dict[str, float]:
+        """:meth:`_train_epoch` as one rank of a multi-process run: this rank's share of each
+        global batch, through the DDP model, the loss weighted by that share
+        (:mod:`emowb.train.distributed`)."""
+        c, dist = self.config, self._dist
+        self.model.train()
+        self.loss_fn.train()
+        loss_params = [p for p in self.loss_fn.parameters() if p.requires_grad]
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        n = 0
+        bar = tqdm(dist.shards(self.train_data, batch_size=c.batch_size, seed=c.seed, epoch=epoch),
+                   total=self.train_data.num_batches(c.batch_size), desc=f"epoch {epoch}", leave=False,
+                   disable=not c.progress)
+        for batch, has_items in bar:
+            batch = batch.to(self.device)
+            if self.train_transform is not None:
+                batch = self.train_transform(batch, generator)
+            for k, v in getattr(batch, "info", {}).items():
+                key = f"{k}:{v}"
+                counts[key] = counts.get(key, 0) + 1
+            optimizer.zero_grad(set_to_none=True)
+            weight = dist.weight(batch, has_items, self.device)
+            with self._autocast():
+                out = self._ddp_model(batch)
+                loss, parts = self.loss_fn(out, batch)
+            if not torch.isfinite(loss):
+                raise TrainerError(f"epoch {epoch}: non-finite training loss {float(loss)} "
+                                   f"(dialogues {getattr(batch, 'dialogue_ids', [])[:3]})")
+            self._dist.fabric.backward(loss * weight)
+            dist.average_grads(loss_params)
+            if c.max_grad_value is not None:
+                nn.utils.clip_grad_value_(self.model.parameters(), c.max_grad_value)
+            optimizer.step()
+            if n == 0 and dist.is_main:
+                _crash_point(f"epoch:{epoch}")
+            n += 1
+            # the ranks' mean of the weighted losses is the global batch's loss
+            step = dist.mean({"loss": float(loss.detach()) * float(weight),
+                              **{k: float(v) * float(weight) for k, v in parts.items()}}, self.device)
+            for k, v in step.items():
+                sums[k] = sums.get(k, 0.0) + v
+            bar.set_postfix(loss=f"{sums['loss'] / n:.4f}")
+        row = {f"train_{k}": v / max(n, 1) for k, v in sums.items()}
+        row.update(counts)
+        return row
+
     def _save_last(self, path: Path, *, optimizer, scheduler, generator, state: dict, finished: bool) -> None:
         np_state = np.random.get_state()
         ckpt = {
@@ -583,6 +655,10 @@ class Trainer:
                 ``resume=False``.
         """
         c = self.config
+        if c.processes > 1 and self._dist is None:
+            from emowb.train.distributed import fit_in_processes
+
+            return fit_in_processes(self, resume=resume)
         prev_det = torch.are_deterministic_algorithms_enabled()
         prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
         prev_threads = torch.get_num_threads()
@@ -596,30 +672,40 @@ class Trainer:
             torch.use_deterministic_algorithms(prev_det, warn_only=prev_warn)
             torch.set_num_threads(prev_threads)
 
-    def _fit(self, *, resume: bool) -> FitResult:
-        c = self.config
+    def _preflight(self, paths: dict[str, Path], *, resume: bool) -> FitResult | None:
+        """Check the run folder against this run and write its ``config.json``; the result when
+        the run needs no more training (finished, or finished but for lost artefacts)."""
         record = self._config_record()
+        if paths["config"].exists():
+            if not resume:
+                raise TrainerError(f"run folder {self.run_dir} already holds a run; pass resume=True "
+                                   "to continue it or choose a new folder")
+            old = self._canonical(json.loads(paths["config"].read_text()))
+            new = self._canonical(record)
+            if stable_hash(old) != stable_hash(new):
+                diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+                raise TrainerError(f"run folder {self.run_dir} holds a run with a different "
+                                   f"configuration (differs in {diff}); use a new folder")
+            if paths["metrics"].exists() and not paths["last"].exists():
+                if self._complete(paths):
+                    return self._load_result(paths)
+                state = self._stored_state(paths)
+                if state is not None:        # artefacts lost after the results: write them again
+                    return self._finish(paths, state)
+                paths["metrics"].unlink()    # nothing to rebuild them from: train again
+        else:
+            write_json(paths["config"], json.loads(json.dumps(record, default=str)))
+        return None
+
+    def _fit(self, *, resume: bool) -> FitResult | None:
+        c = self.config
+        dist = self._dist
+        main = dist is None or dist.is_main    # only rank 0 of a multi-process run writes the folder
         paths = self._paths() if self.run_dir is not None else None
-        if paths is not None:
-            if paths["config"].exists():
-                if not resume:
-                    raise TrainerError(f"run folder {self.run_dir} already holds a run; pass resume=True "
-                                       "to continue it or choose a new folder")
-                old = self._canonical(json.loads(paths["config"].read_text()))
-                new = self._canonical(record)
-                if stable_hash(old) != stable_hash(new):
-                    diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-                    raise TrainerError(f"run folder {self.run_dir} holds a run with a different "
-                                       f"configuration (differs in {diff}); use a new folder")
-                if paths["metrics"].exists() and not paths["last"].exists():
-                    if self._complete(paths):
-                        return self._load_result(paths)
-                    state = self._stored_state(paths)
-                    if state is not None:        # artefacts lost after the results: write them again
-                        return self._finish(paths, state)
-                    paths["metrics"].unlink()    # nothing to rebuild them from: train again
-            else:
-                write_json(paths["config"], json.loads(json.dumps(record, default=str)))
+        if paths is not None and dist is None:   # (the parent of a multi-process run did this)
+            done = self._preflight(paths, resume=resume)
+            if done is not None:
+                return done
         seed_everything(c.seed)
         self.model.to(self.device)
         self.loss_fn.to(self.device)
@@ -633,6 +719,10 @@ class Trainer:
         if paths is not None and resume and paths["last"].exists():
             state = self._restore_last(paths["last"], optimizer=optimizer, scheduler=scheduler,
                                        generator=generator)
+            if dist is not None:
+                dist.barrier()               # every rank has read last.pt before rank 0 may remove it
+                if state["finished"] and not main:
+                    return None
             if state.pop("finished"):
                 if self._complete(paths):
                     if not c.keep_last:      # killed after metrics.json, before last.pt was removed
@@ -640,6 +730,8 @@ class Trainer:
                     return self._load_result(paths)
                 return self._finish(paths, state)  # interrupted while writing the results (or lost some)
         start = state["epoch"] + 1
+        if dist is not None:
+            self._ddp_model = dist.wrap(self.model)
         bar = tqdm(range(start, c.epochs + 1), desc="train", disable=not c.progress,
                    initial=start - 1, total=c.epochs)
         for epoch in bar:
@@ -647,9 +739,12 @@ class Trainer:
                 break
             t0 = time.perf_counter()
             row: dict[str, Any] = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"]}
-            row.update(self._train_epoch(epoch, optimizer, generator))
+            train_epoch = self._train_epoch if dist is None else self._train_epoch_ranks
+            row.update(train_epoch(epoch, optimizer, generator))
             dev = self.evaluate(self.dev_data, context=self.select_context, with_embeddings=False)
             score = dev.metrics[c.select_metric]
+            if dist is not None:             # every rank takes rank 0's decisions
+                score, dev.loss = dist.broadcast((score, dev.loss))
             row["dev_loss"] = dev.loss
             row.update({f"dev_{k}": dev.metrics[k] for k in SCALAR_METRICS})
             if c.eval_test_each_epoch and self.test_data is not None:
@@ -660,14 +755,16 @@ class Trainer:
             # ties on the selection metric (small dev sets saturate at F1 = 1) go to the lower dev loss
             improved = (score > state["best_score"] + c.min_delta
                         or (score == state["best_score"] and dev.loss < state.get("best_loss", math.inf)))
+            if c.select == "last":                   # fixed-epoch mode: every epoch replaces the kept model
+                improved = True
             if improved:
                 state.update(best_score=score, best_loss=dev.loss, best_epoch=epoch, bad_epochs=0)
-                if paths is not None:
+                if paths is not None and main:
                     with atomic_path(paths["best"], suffix=".pt") as tmp:
                         torch.save({"model": self.model.state_dict(), "epoch": epoch,
                                     "dev_score": score, "metric": c.select_metric}, tmp)
                     _crash_point(f"best:{epoch}")
-                else:
+                elif paths is None:
                     self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             else:
                 state["bad_epochs"] += 1
@@ -675,16 +772,20 @@ class Trainer:
             row["time_s"] = time.perf_counter() - t0
             state["history"].append(row)
             state["epoch"] = epoch
-            if c.patience is not None and state["bad_epochs"] >= c.patience:
+            if c.patience is not None and state["bad_epochs"] >= c.patience and c.select == "best":
                 state["stopped_early"] = True
-            if paths is not None:
+            if paths is not None and main:
                 _write_history(paths["history"], state["history"])
                 self._save_last(paths["last"], optimizer=optimizer, scheduler=scheduler,
                                 generator=generator, state=state, finished=False)
                 _crash_point(f"last:{epoch}")
             bar.set_postfix(dev=f"{score:.4f}", best=f"{state['best_score']:.4f}@{state['best_epoch']}")
-            for cb in self.callbacks:
+            for cb in self.callbacks if main else ():
                 cb(epoch, row)
+        if dist is not None:
+            dist.barrier()                   # rank 0's last best.pt is on disk
+            if not main:
+                return None
         if paths is not None:
             self._save_last(paths["last"], optimizer=optimizer, scheduler=scheduler,
                             generator=generator, state=state, finished=True)

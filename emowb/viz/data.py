@@ -19,14 +19,19 @@ def plot_counts(corpus: Corpus):
     c = counts(corpus)
     has_dur = "duration" in corpus.table
     fig, axes = plt.subplots(1, 3 if has_dur else 2, figsize=(17 if has_dur else 12, 4))
-    c["group"].plot.bar(stacked=True, ax=axes[0], rot=0, title="utterances per group (session)")
+    c["group"].plot.bar(stacked=True, ax=axes[0], rot=0, title="utterances per group (session)", legend=False)
     c["speaker"].plot.bar(stacked=True, ax=axes[1], rot=45, title="utterances per speaker", legend=False)
+    axes[0].set(xlabel="group (session)", ylabel="utterances")
+    axes[1].set(xlabel="speaker", ylabel="utterances")
+    # the legend beside the bars, not over them
+    axes[0].legend(*axes[0].get_legend_handles_labels(), title="label", fontsize=8, loc="upper left",
+                   bbox_to_anchor=(1.0, 1.0))
     if has_dur:
         t = corpus.table
         for lab in corpus.labels:
             axes[2].hist(t.loc[t["label"] == lab, "duration"], bins=30, alpha=0.5, label=lab)
-        axes[2].set(title="utterance duration (s)", xlabel="seconds")
-        axes[2].legend()
+        axes[2].set(title="utterance duration", xlabel="duration (s)", ylabel="utterances")
+        axes[2].legend(title="label", fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -38,10 +43,15 @@ def plot_dialogue_structure(corpus: Corpus):
 
     tt = turn_taking(corpus)
     fig, axes = plt.subplots(1, 4, figsize=(20, 4.2))
+    from matplotlib.ticker import MaxNLocator
+
     axes[0].hist(tt["utterances"], bins=15)
-    axes[0].set(title="utterances per dialogue")
-    axes[1].hist(tt["longest_run"], bins=range(1, tt["longest_run"].max() + 2))
-    axes[1].set(title="longest single-speaker run")
+    axes[0].set(title="utterances per dialogue", xlabel="utterances in the dialogue", ylabel="dialogues")
+    axes[1].hist(tt["longest_run"], bins=np.arange(1, tt["longest_run"].max() + 2) - 0.5)
+    axes[1].set(title="longest single-speaker run", xlabel="consecutive turns of one speaker", ylabel="dialogues")
+    for ax in axes[:2]:                          # counts: whole-number ticks
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax, same, name in ((axes[2], True, "same speaker (inertia)"), (axes[3], False, "speaker change")):
         sns.heatmap(label_transitions(corpus, same_speaker=same), annot=True, fmt=".2f", cmap="Blues",
                     vmin=0, vmax=1, cbar=False, ax=ax, square=True)

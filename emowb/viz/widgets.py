@@ -130,8 +130,10 @@ class MaskingControls(_Control):
 
     @property
     def values(self) -> dict:
-        """The current settings as flat parameters (what a notebook's parameters cell holds)."""
-        d = rounded(self._exact)
+        """The current settings as flat parameters (what a notebook's parameters cell holds): the
+        probabilities as shown (the moved slider exactly as set, the others rounded so that the
+        four sum to 1)."""
+        d = {k: round(float(s.value), DECIMALS) for k, s in self.sliders.items()}
         d.update(start_prob=self.start_prob.value, mask_length=self.mask_length.value,
                  granularity=self.granularity.value)
         return d
@@ -145,8 +147,11 @@ class MaskingControls(_Control):
     def _click(self) -> None:
         try:
             self.run()
-        except Exception:  # noqa: BLE001 - shown in the status label; a callback has no caller
-            pass
+        except Exception:  # noqa: BLE001 - a callback has no caller: show the error where the result goes
+            import traceback
+
+            with self.output:
+                traceback.print_exc()
 
     def run(self):
         """What a click does: call ``on_run`` with :attr:`values`, keep the result, and show its

@@ -13,11 +13,12 @@ masking_dir: str = ''  # a masking-table folder ('': the latest)
 split: str = 'test'  # train | dev | test
 
 # %%
-from IPython.display import display
+from IPython.display import Markdown, display
 
 from emowb.notebook import ConfusionNotebook, ops
 from emowb.viz.confusion import compare_confusions
 from emowb.viz.runs import read_run
+from emowb.viz.widgets import RunPicker
 
 nb = ConfusionNotebook.from_namespace(globals())
 pairs = ops.confusion_pairs(nb)
@@ -31,3 +32,16 @@ for pair in pairs:
                                  labels=a.labels, names=pair["names"])
     nb.save(fig, pair["name"])
     display(f1.round(3))
+    display(Markdown(ops.confusion_interpretation(a, b, pair["names"], split=nb.split, ctx_a=pair["ctx_a"],
+                                                  ctx_b=pair["ctx_b"])))
+
+# %% [markdown]
+# ## Compare any two runs
+#
+# Pick two of the runs above and press "compare" (JupyterLab; a headless run shows a note).
+
+# %%
+candidates = ops.candidate_runs(pairs)
+if len(candidates) >= 2:
+    picker = RunPicker(candidates, draw=ops.compare_picked(nb.split))
+    display(picker)

@@ -4,7 +4,8 @@
 # The post-graph embeddings of the test utterances from a saved triplet-KD run: the frozen
 # audio+video teacher (with all its modalities) and the audio-only student, with and without KD.
 # One UMAP reducer is fitted on teacher and student points together, so positions are comparable:
-# the triplet loss places the student's embeddings in the teacher's space. Beside the pictures,
+# the triplet loss is meant to pull the student's embeddings into the teacher's space, and the
+# last cell says, from the numbers, whether it did. Beside the pictures,
 # numbers for how well the spaces agree: linear CKA (1 = same geometry up to rotation and
 # scale), the share of shared nearest neighbours, and how well teacher points label the student's
 # points in the common map.
@@ -25,11 +26,12 @@ import pandas as pd
 from IPython.display import display
 
 from emowb.notebook import EmbeddingsNotebook, ops
+from emowb.eval.interpret import embedding_agreement
 from emowb.viz.embeddings import alignment_scores, joint_umap, plot_embedding_comparison
 
 nb = EmbeddingsNotebook.from_namespace(globals())
 runs = ops.embeddings_setup(nb)
-runs
+{role: nb.relative(path) for role, path in runs.items()}
 
 # %%
 scores = {}
@@ -45,3 +47,13 @@ for role, title in (("student-kd", "KD student"), ("student", "student without K
 table = pd.DataFrame(scores).T.assign(utterances=len(ids))
 table.to_csv(nb.out("embeddings") / "alignment.csv")
 display(table)
+
+# %% [markdown]
+# ## Where the clouds sit
+#
+# Written from the scores above.
+
+# %%
+from IPython.display import Markdown
+
+display(Markdown(embedding_agreement(scores)))

@@ -23,6 +23,7 @@ corpus_seed: int = 0  # the seed; same seed + same config -> byte-identical corp
 utterances: list[int] = [18, 32]  # (min, max) utterances per dialogue, uniform. (generated synthetic corpus)
 device: str = 'auto'  # auto | cpu | cuda[:N]; amp: bf16 autocast on CUDA (never on CPU).
 threads: int = 1  # torch CPU threads
+executor: str = 'local'  # where the runs train: local (one after the other, here), processes[:N] (N worker processes), ray[:ADDRESS] (a Ray cluster; a local one without ADDRESS)
 backbone: str = 'mlp'  # Backbone. One of: cnn, mlp, ssl, ssl-pooled.
 ssl_model: str = ''  # the encoder of backbone ssl: a local SSL folder, or a Whisper one (base / tiny.en bundled, or a folder). For ssl-pooled: the encoder of its cached features (empty means Whisper base)
 ssl_features: str = 'whisper'  # pooled encoder student's input: whisper (bundled) or ssl (a local HuBERT / wav2vec2 / WavLM folder)
@@ -31,22 +32,21 @@ beta: float = 1.0  # the three weights (poster eq. 5).
 gamma: float = 1.0  # the three weights (poster eq. 5).
 tau_linguistic: float = 4.0  # per-teacher temperatures. Defaults follow the poster's finding: soft logits (high τ) for the strong linguistic teacher, hard (τ: 1) for the weak prosodic one.
 tau_prosodic: float = 1.0  # per-teacher temperatures. Defaults follow the poster's finding: soft logits (high τ) for the strong linguistic teacher, hard (τ: 1) for the weak prosodic one.
-taus: list[float] = [1.0, 4.0]  # temperatures of the two sweeps
+taus: list[float] = [0.5, 1.0, 2.0, 4.0, 8.0]  # temperatures of the two sweeps
 sweeps: bool = True  # run the two temperature sweeps
 protocol: str = 'fixed'  # the speaker-independent protocol (make_splits; folds: fold-name suffixes to run).
 folds: list[str] = []  # fold names to run (empty: all of the protocol)
-seeds: list[int] = [0]  # student seeds.
+seeds: list[int] = [0, 1, 2]  # student seeds.
 epochs: int = 20  # the student's maximum epochs
 teacher_epochs: int = 20  # the teachers' maximum epochs
 prosodic_channels: list[int] = [8, 16, 32, 64]  # output channels of the residual blocks (the poster's "4-layer ResNet2D": four). (its stem uses the first)
 per_speaker: bool = True  # z-score the audio inputs (the prosodic teacher's LLDs, the student's log-mel / functionals / pooled encoder states) per speaker with that speaker's own statistics first (label-free speaker normalisation, as DataConfig.per_speaker for COGMEN).
 
 # %%
-import matplotlib.pyplot as plt
-import seaborn as sns
 from IPython.display import Markdown, display
 
 from emowb.eval.reproduce import sweep_frame
+from emowb.viz.curves import plot_temperature_sweeps
 from emowb.notebook import EmoDistillNotebook, ops
 
 nb = EmoDistillNotebook.from_namespace(globals())
@@ -66,12 +66,6 @@ display(Markdown(result.ablation.table))
 # %%
 sw = sweep_frame(result.ablation.out_dir)
 if len(sw):
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
-    for ax, (teacher, part) in zip(axes, sw.groupby("teacher")):
-        sns.lineplot(data=part.melt(id_vars=["tau"], value_vars=["UA", "WA"], var_name="metric"),
-                     x="tau", y="value", hue="metric", marker="o", errorbar="sd", ax=ax)
-        ax.set(xscale="log", title=f"{teacher} teacher only: vary its temperature", ylabel="test score")
-        ax.set_xticks(sorted(part["tau"].unique()), labels=[f"{t:g}" for t in sorted(part["tau"].unique())])
-        ax.minorticks_off()
-    fig.tight_layout()
+    ab = result.ablation.runs
+    fig = plot_temperature_sweeps(sw, ab[ab["variant"].str.contains("no KD")], metric="UA")
     nb.save(fig, "emodistill_sweeps")

@@ -62,4 +62,4 @@ except FileNotFoundError as e:
 # %%
 path = nb.out("reproduce") / "report.md"
 path.write_text("\n".join(report))
-print(f"wrote {path}")
+print(f"wrote {nb.relative(path)}")

@@ -25,13 +25,16 @@ epochs: int = 25  # maximum epochs (the reference trains 55 on IEMOCAP-4).
 lr: float = 0.001  # learning rate (the reference implementation uses 1e-4: see the reference preset)
 batch_size: int = 16  # dialogues per batch (reference 32).
 patience: int = 8  # early stopping after this many epochs without a dev improvement (None: off). (the learning rate halves after patience // 2)
+select: str = 'best'  # best: keep the epoch with the best dev score (early stopping after patience); last: fixed-epoch mode, keep the model after the last epoch (no early stopping; dev is only logged) -- for dev sets too small to choose an epoch
+dev_share: float = 0.2  # see make_splits. (dialogues of the training part held out for early stopping)
 hidden_size: int = 100  # SeqContext output width and graph layer width (reference: 100).
 seq_layers: int = 2  # transformer encoder layers in SeqContext (reference: 2).
 seq_ff: int = 512  # feed-forward width of each encoder layer (torch default 2048, as the reference).
 gnn_heads: int = 7  # TransformerConv heads (the SLT paper's "GNN: 7").
 modalities: str = 'av'  # input modalities, e.g. "av" (order always a, v, t).
 mask: str = 'none'  # none | utterance | feature (the four scenarios, random masking at that granularity) | unimodal (random masking of a one-modality model)
-graph: str = 'window'  # GraphKind (window | past | disjoint); wp, wf: windows (-1: unbounded). One of: window, past, disjoint.
+graph: str = 'window'  # GraphKind (window | past | disjoint); wp, wf: windows (-1: unbounded). past makes only the graph causal (SeqContext still sees future utterances). One of: window, past, disjoint.
+causal: bool = False  # causal model for streaming: SeqContext attends to the current and earlier utterances only (upper-triangular attention mask) and the graph must be past or disjoint; an utterance's prediction then depends on itself and earlier utterances only (in evaluation). Not in the reference.
 
 # %%
 from IPython.display import display
@@ -44,7 +47,7 @@ nb = TrainNotebook.from_namespace(globals())
 nb.use_threads()
 data = ops.prepare(nb, [nb.audio_features, nb.video_features])
 run_dirs = ops.train_runs(nb, data)
-run_dirs
+[nb.relative(d) for d in run_dirs]
 
 # %% [markdown]
 # ## Learning curves
