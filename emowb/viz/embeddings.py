@@ -126,6 +126,8 @@ def plot_embedding_comparison(t2d: np.ndarray, s2d: np.ndarray, y: np.ndarray, *
                     palette=["#7f7f7f", "#d62728"])
     axes[2].set(title="overlaid (by model)", xticks=[], yticks=[], xlabel="", ylabel="")
     if scores:
-        fig.suptitle("  ".join(f"{k} {v:.3f}" for k, v in scores.items()), y=1.02)
+        words = {"linear_cka": "linear CKA", "knn_overlap": "shared 10 nearest neighbours",
+                 "label_transfer_teacher_to_student_2d": "teacher → student label transfer (2-D, 10-NN)"}
+        fig.suptitle(",   ".join(f"{words.get(k, k.replace('_', ' '))} {v:.3f}" for k, v in scores.items()), y=1.02)
     fig.tight_layout()
     return fig
