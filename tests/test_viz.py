@@ -148,3 +148,30 @@ def test_saved_figures_are_byte_identical_across_saves(tmp_path, monkeypatch):
     plt.close(fig)
     assert [len(b) > 0 for b in first] == [True, True]
     assert first == second
+
+
+def test_run_picker_redraws_the_chosen_pair():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from emowb.viz.widgets import RunPicker
+
+    drawn = []
+
+    def draw(a, b):
+        drawn.append((a["label"], b["label"]))
+        fig, ax = plt.subplots()
+        return fig
+
+    table = pd.DataFrame({"label": ["teacher", "student", "mask"], "run_dir": ["x", "y", "z"]})
+    picker = RunPicker(table, draw=draw)
+    picker.button.click()
+    picker.a.value, picker.b.value = 2, 0
+    picker.button.click()
+    assert drawn == [("teacher", "student"), ("mask", "teacher")]
+    assert picker._repr_mimebundle_()["text/plain"].startswith("[run picker")
+    with pytest.raises(ValueError, match="at least two"):
+        RunPicker(table.iloc[:1], draw=draw)

@@ -68,28 +68,35 @@ def embedding_agreement(scores: Mapping[str, Mapping[str, float]], *, kd: str = 
     :func:`emowb.viz.embeddings.alignment_scores` of each student (``{name: scores}``)."""
     def line(name: str, s: Mapping[str, float]) -> str:
         lt = s.get("label_transfer_teacher_to_student_2d", math.nan)
+        sep = s.get("separation_2d", math.nan)
+        where = ("" if math.isnan(sep) else
+                 f"; in the common map its cloud {'sits apart from' if sep > 3 else 'overlaps'} the teacher's "
+                 f"(a student point's nearest teacher point is {sep:.1f}× as far as teacher points are from each other)")
         return (f"{name}: linear CKA {s.get('linear_cka', math.nan):.3f}, shared nearest neighbours "
-                f"{s.get('knn_overlap', math.nan):.3f}, teacher points label its points with accuracy {lt:.3f}")
+                f"{s.get('knn_overlap', math.nan):.3f}, teacher points label its points with accuracy {lt:.3f}{where}")
 
-    out = [line(n, s) for n, s in scores.items()]
+    out = [f"- {line(n, s)}" for n, s in scores.items()]
     if kd in scores and nokd in scores:
         a, b = scores[kd], scores[nokd]
-        keys = ("linear_cka", "knn_overlap", "label_transfer_teacher_to_student_2d")
-        closer = sum(a.get(k, math.nan) > b.get(k, math.nan) for k in keys)
-        if closer == len(keys):
-            verdict = "With KD the student's embeddings sit closer to the teacher's on every score."
-        elif closer == 0:
-            verdict = ("With KD the student's embeddings sit *further* from the teacher's on every score: the "
-                       "triplet loss did not place them in the teacher's space here.")
+        keys = {"linear_cka": "CKA", "knn_overlap": "shared neighbours",
+                "label_transfer_teacher_to_student_2d": "label transfer"}
+        closer = [w for k, w in keys.items() if a.get(k, math.nan) > b.get(k, math.nan)]
+        further = [w for k, w in keys.items() if a.get(k, math.nan) < b.get(k, math.nan)]
+        same = [w for k, w in keys.items() if w not in closer and w not in further]
+        if closer and not further:
+            verdict = f"With KD the student's embeddings sit closer to the teacher's ({', '.join(closer)} higher"
+        elif further and not closer:
+            verdict = (f"With KD the student's embeddings sit further from the teacher's ({', '.join(further)} "
+                       f"lower: the triplet loss did not pull them into the teacher's space here")
         else:
-            verdict = (f"With KD the student's embeddings are closer to the teacher's on {closer} of "
-                       f"{len(keys)} scores: no clear move into the teacher's space.")
-        lt = a.get("label_transfer_teacher_to_student_2d", math.nan)
-        if lt < 0.5:
-            verdict += (f" In the common map the KD student's points mostly lie among teacher points of other "
-                        f"classes (label transfer {lt:.3f}).")
-        out.append(verdict)
-    return "\n".join(f"- {x}" if not x.startswith("With KD") else f"\n{x}" for x in out)
+            verdict = (f"With KD the student's embeddings are closer to the teacher's by {', '.join(closer) or 'nothing'} "
+                       f"and further by {', '.join(further) or 'nothing'}: no clear move into the teacher's space")
+        verdict += f"; equal {', '.join(same)})." if same else ")."
+        if a.get("separation_2d", 0) > 3 and b.get("separation_2d", 0) > 3:
+            verdict += (" Both students' clouds sit apart from the teacher's, so label transfer only measures where "
+                        "the clouds' edges meet.")
+        out.append("\n" + verdict)
+    return "\n".join(out)
 
 
 def _join(items: Sequence[str]) -> str:

@@ -98,12 +98,27 @@ def joint_umap(teacher: np.ndarray, student: np.ndarray, *, align: str = "none",
 
 def alignment_scores(teacher: np.ndarray, student: np.ndarray, y: np.ndarray,
                      t2d: np.ndarray, s2d: np.ndarray, *, k: int = 10) -> dict[str, float]:
-    """CKA and k-NN agreement of paired teacher / student embeddings of the same utterances."""
+    """CKA and k-NN agreement of paired teacher / student embeddings of the same utterances, and
+    how far apart the two clouds sit in the common 2-D map (:func:`cloud_separation`)."""
     return {
         "linear_cka": linear_cka(teacher, student),
         "knn_overlap": knn_overlap(teacher, student, k=k),
         "label_transfer_teacher_to_student_2d": knn_label_transfer(t2d, y, s2d, y, k=k),
+        "separation_2d": cloud_separation(t2d, s2d),
     }
+
+
+def cloud_separation(t2d: np.ndarray, s2d: np.ndarray) -> float:
+    """Median distance from a student point to its nearest teacher point, over the median distance
+    from a teacher point to its nearest other teacher point (2-D map). About 1: the clouds
+    overlap; much more than 1 (say > 3): they sit apart, and teacher points label student points
+    only by where the clouds' edges meet."""
+    from sklearn.neighbors import NearestNeighbors
+
+    nn = NearestNeighbors(n_neighbors=2).fit(t2d)
+    within = float(np.median(nn.kneighbors(t2d)[0][:, 1]))
+    across = float(np.median(nn.kneighbors(s2d, n_neighbors=1)[0][:, 0]))
+    return across / max(within, 1e-12)
 
 
 def plot_embedding_comparison(t2d: np.ndarray, s2d: np.ndarray, y: np.ndarray, *,
@@ -127,7 +142,8 @@ def plot_embedding_comparison(t2d: np.ndarray, s2d: np.ndarray, y: np.ndarray, *
     axes[2].set(title="overlaid (by model)", xticks=[], yticks=[], xlabel="", ylabel="")
     if scores:
         words = {"linear_cka": "linear CKA", "knn_overlap": "shared 10 nearest neighbours",
-                 "label_transfer_teacher_to_student_2d": "teacher → student label transfer (2-D, 10-NN)"}
+                 "label_transfer_teacher_to_student_2d": "teacher → student label transfer (2-D, 10-NN)",
+                 "separation_2d": "cloud separation"}
         fig.suptitle(",   ".join(f"{words.get(k, k.replace('_', ' '))} {v:.3f}" for k, v in scores.items()), y=1.02)
     fig.tight_layout()
     return fig
