@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 SIZES = {
     "paper": dict(dialogues=120, utterances=4500, seeds=5, epochs=55, variants=3, student_utts=4500,
                   student_epochs=3, clip_s=(1.5, 8.0), extract_utts=1000, whisper="base", finetune_top=0),
-    "tiny": dict(dialogues=12, utterances=120, seeds=2, epochs=2, variants=3, student_utts=40,
+    "tiny": dict(dialogues=10, utterances=250, seeds=2, epochs=2, variants=3, student_utts=40,
                  student_epochs=1, clip_s=(0.5, 1.0), extract_utts=16, whisper="tiny.en", finetune_top=1),
 }
 
@@ -164,14 +164,13 @@ def emodistill(size: dict, *, device: str) -> dict:
 
     n = size["student_utts"]
     rng = np.random.default_rng(0)
-    rows = [dict(utt_id=f"u{i:05d}", dialogue_id=f"d{i // 10:04d}", turn=i % 10, speaker=f"s{i % 10}",
-                 group=f"g{i % 10}", label=IEMOCAP4[int(rng.integers(4))], text="", audio="") for i in range(n)]
+    rows = [dict(utt_id=f"u{i:05d}", dialogue_id=f"d{i // 10:04d}", turn=i % 10, speaker=f"s{(i // 10) % 10}{i % 2}",
+                 group=f"g{(i // 10) % 10}", label=IEMOCAP4[int(rng.integers(4))], text="", audio="") for i in range(n)]
     corpus = Corpus(tempfile.mkdtemp(prefix="gpu_suite_"), pd.DataFrame(rows), CorpusInfo("suite", IEMOCAP4),
                     check_files=False)
     dialogues = sorted(corpus.table.dialogue_id.unique())
-    k = len(dialogues)
-    split = Split("suite", tuple(dialogues[:int(0.8 * k)]), tuple(dialogues[int(0.8 * k):int(0.9 * k)]),
-                  tuple(dialogues[int(0.9 * k):]))
+    held = max(1, len(dialogues) // 10)         # a tenth each for dev and test (at least one dialogue)
+    split = Split("suite", tuple(dialogues[:-2 * held]), tuple(dialogues[-2 * held:-held]), tuple(dialogues[-held:]))
     waves = _waves(n, size["clip_s"])
     ids = corpus.table.utt_id.tolist()
     fs = FeatureSet("wave", "a", ids, sequences=[torch.from_numpy(w)[:, None].numpy() for w in waves])

@@ -61,7 +61,7 @@ def _kill_a_worker(proc: subprocess.Popen, after: float, killed: list) -> None:
                 continue
             if title.startswith("ray::") and ("emowb-run" in title or "run_task" in title):  # training a run
                 os.kill(p.pid, signal.SIGKILL)
-                killed.append({"pid": p.pid, "title": title, "at_s": round(after, 1)})
+                killed.append({"pid": p.pid, "title": title.strip(), "at_s": round(after, 1)})
                 return
         time.sleep(0.5)
 
