@@ -9,7 +9,6 @@ Pre-extracted features that arrive with a corpus (COGMEN's pickles) are stored t
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import sys
@@ -45,52 +44,23 @@ def extraction_lock(corpus: Corpus, name: str, config: dict, *, note: bool = Tru
     seconds spent waiting. Where ``flock`` is unavailable (Windows, some network file systems)
     it does not lock.
     """
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        yield 0.0
-        return
+    from emowb.utils import LockBusy, exclusive_lock
+
     d = corpus.root / FEATURE_ROOT
     lock = d / f".{cache_key(corpus, name, config)}.lock"
+    created = not d.is_dir()
     t0 = time.perf_counter()
-    created = False
-    noted = False
-    while True:
-        if not d.is_dir():
-            d.mkdir(parents=True, exist_ok=True)
-            created = True
-        try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
-        except FileNotFoundError:         # the folder was removed just now: make it again
-            continue
-        try:
+    try:
+        with contextlib.ExitStack() as stack:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if note and not noted:
+                stack.enter_context(exclusive_lock(lock, wait=False))
+            except LockBusy:
+                if note:
                     print(f"waiting for another process extracting feature set {name!r} of {corpus.root} "
                           f"(lock {lock}) ...", file=sys.stderr, flush=True)
-                    noted = True
-                fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError as e:
-            os.close(fd)
-            if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
-                raise
-            yield 0.0                     # the file system cannot lock: go ahead unlocked
-            return
-        try:                              # the holder before us may have removed the file
-            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        os.close(fd)
-    try:
-        yield time.perf_counter() - t0
+                stack.enter_context(exclusive_lock(lock))
+            yield time.perf_counter() - t0
     finally:
-        with contextlib.suppress(OSError):
-            lock.unlink()                 # while holding it: a waiter on this file retries
-        os.close(fd)                      # releases the lock
         if created:
             with contextlib.suppress(OSError):
                 d.rmdir()                 # only if empty (a failed first extraction)
