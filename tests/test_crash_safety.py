@@ -279,6 +279,36 @@ def test_a_run_killed_at_any_point_resumes_to_the_same_bytes(toy_run, tmp_path, 
     assert again.metrics == json.loads((ref / "metrics.json").read_text())
 
 
+def _resume_epoch(run: Path) -> int:
+    import torch
+
+    return int(torch.load(run / "checkpoints" / "last.pt", weights_only=True)["state"]["epoch"])
+
+
+@linux_only
+@pytest.mark.parametrize("budget,point,resumes_from", [(1e-9, "epoch:3", 1), (1e-9, "last:2", 1), (1.0, "epoch:3", 2)])
+def test_sparse_resume_states_replay_the_lost_epochs_to_the_same_bytes(toy_run, tmp_path, budget, point,
+                                                                       resumes_from):
+    """With a small checkpoint budget, last.pt is written after the first epoch and at the end only:
+    a run killed later resumes from epoch 1 and replays the lost epochs to the uninterrupted result
+    (checkpoint_budget does not change results: same identity, same folder)."""
+    import multiprocessing as mp
+
+    toy, ref = toy_run
+    cfg = toy[0]
+    sparse = (cfg.replace(train=cfg.train.replace(checkpoint_budget=budget)),) + toy[1:]
+    run = tmp_path / "run"
+    child = mp.get_context("fork").Process(target=_crash_child, args=(sparse, run, point))
+    child.start()
+    child.join(120)
+    assert child.exitcode == 137
+    assert _resume_epoch(run) == resumes_from
+    again = _train(sparse, run)
+    _assert_same_run(run, ref)
+    assert again.metrics == json.loads((ref / "metrics.json").read_text())
+    assert again.timings["checkpoint_writes"] >= 1
+
+
 @linux_only
 def test_emowb_train_killed_mid_epoch_resumes_to_the_same_bytes(tmp_path, monkeypatch):
     from cogmen_fixtures import toy_corpus, toy_features

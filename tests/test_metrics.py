@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import balanced_accuracy_score
 
-from emowb.eval.metrics import SCALAR_METRICS, UA, WA, compute_metrics, confusion, macro_f1, per_class, weighted_f1
+from emowb.eval.metrics import (SCALAR_METRICS, UA, WA, compute_metrics, confusion, macro_f1, per_class,
+                                scalar_metrics_from_confusion, weighted_f1)
 from emowb.eval.summary import format_mean_std, matrix_table, summarise, summarise_frame, to_markdown
 
 LABELS = ("neutral", "happy", "sad", "angry")
@@ -28,6 +29,21 @@ def test_hand_computed_example():
     assert pc["angry"]["support"] == 0 and pc["angry"]["f1"] == 0.0
     cm = confusion(y, p, 4)
     assert cm.shape == (4, 4) and cm[0, 1] == 2 and cm[2, 0] == 2 and cm.sum() == 10
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_metrics_from_confusion_counts_equal_sklearn(seed):
+    """The training loop's count-based metrics equal sklearn's (absent and never-predicted classes too)."""
+    rng = np.random.default_rng(seed)
+    c = int(rng.integers(2, 7))
+    n = int(rng.integers(1, 60))
+    # some classes never occur in y_true, some are never predicted
+    yt = rng.choice(rng.permutation(c)[: max(1, c - seed % 3)], size=n)
+    yp = np.where(rng.random(n) < 0.6, yt, rng.choice(rng.permutation(c)[: max(1, c - seed % 2)], size=n))
+    fast = scalar_metrics_from_confusion(confusion(yt, yp, c))
+    slow = compute_metrics(yt, yp, [str(i) for i in range(c)])
+    for k in SCALAR_METRICS:
+        assert fast[k] == pytest.approx(slow[k], abs=1e-12), k
 
 
 def test_wa_and_ua_differ_on_imbalanced_data():

@@ -133,7 +133,7 @@ def test_run_record_identity_ignores_runtime_fields_and_the_row_label():
 
 
 def test_train_settings_that_do_not_change_results():
-    assert set(TrainConfig.runtime_fields()) == {"progress", "keep_last", "save_train_embeddings"}
+    assert set(TrainConfig.runtime_fields()) == {"progress", "keep_last", "save_train_embeddings", "checkpoint_budget"}
     assert "num_threads" in TrainConfig().result_dict()      # thread counts change floating-point sums
 
 

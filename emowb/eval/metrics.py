@@ -33,7 +33,7 @@ from sklearn import metrics as skm
 SCALAR_METRICS = ("WA", "UA", "weighted_f1", "macro_f1")
 
 __all__ = ["SCALAR_METRICS", "WA", "UA", "weighted_f1", "macro_f1", "per_class", "confusion",
-           "compute_metrics"]
+           "compute_metrics", "scalar_metrics_from_confusion"]
 
 
 def _check(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
@@ -112,3 +112,39 @@ def compute_metrics(y_true, y_pred, labels: Sequence[str]) -> dict:
         "confusion": confusion(yt, yp, c).tolist(),
         "n": int(yt.size),
     }
+
+
+def scalar_metrics_from_confusion(cm) -> dict[str, float]:
+    """:data:`SCALAR_METRICS` from a (C, C) confusion matrix (rows = true, columns = predicted).
+
+    The same definitions as the functions above (sklearn's, zero divisions as 0), computed from
+    counts: the training loop accumulates the counts on tensors per batch and calls this once per
+    evaluation pass instead of four sklearn calls on the whole prediction vectors (sklearn is kept
+    for the final report, :func:`compute_metrics`; ``tests/test_metrics.py`` checks that both
+    agree). With ``tp, fp, fn, support`` per class::
+
+        WA          = Σ tp / Σ support
+        UA          = mean of tp / support over classes with support > 0
+        F1_c        = 2 tp / (2 tp + fp + fn)   (0 where the denominator is 0)
+        weighted_f1 = Σ F1_c · support_c / Σ support
+        macro_f1    = mean of F1_c over classes that occur in y_true or y_pred
+
+    Args:
+        cm: (C, C) integer counts (numpy array or tensor).
+    """
+    cm = np.asarray(cm, dtype=np.float64)
+    total = cm.sum()
+    if total <= 0:
+        raise ValueError("no utterances to score (empty confusion matrix)")
+    tp = np.diag(cm)
+    support = cm.sum(axis=1)
+    predicted = cm.sum(axis=0)
+    fp, fn = predicted - tp, support - tp
+    denom = 2 * tp + fp + fn
+    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    present = support > 0
+    occurring = present | (predicted > 0)
+    return {"WA": float(tp.sum() / total),
+            "UA": float(np.mean(tp[present] / support[present])),
+            "weighted_f1": float((f1 * support).sum() / total),
+            "macro_f1": float(f1[occurring].mean())}

@@ -7,10 +7,15 @@ evaluation contexts (modality subsets). It does:
 
 - early stopping on the dev ``weighted_f1`` of the selection context (``patience`` epochs),
   ReduceLROnPlateau (on the dev loss like the reference, or on dev weighted F1);
-- a checkpoint of the best model (``checkpoints/best.pt``) and of the full state after every
-  epoch (``checkpoints/last.pt``: model, optimiser, scheduler, RNG states, history), so a run
+- a checkpoint of the best model (``checkpoints/best.pt``, model only) and of the full training
+  state (``checkpoints/last.pt``: model, optimiser, scheduler, RNG states, history), so a run
   that is interrupted at any point and started again with ``resume=True`` ends with exactly the
-  result of an uninterrupted run (same seed, same data, same CPU);
+  result of an uninterrupted run (same seed, same data, same CPU). Both are snapshots written
+  by a background thread, after the first epoch and then only as often as
+  ``TrainConfig.checkpoint_budget`` allows (at IEMOCAP-4 ``atv`` size ``last.pt`` is ~320 MB):
+  a resumed run replays the epochs since the last write, deterministically;
+- per-epoch dev scores from confusion counts accumulated on tensors (sklearn only for the
+  final report);
 - fixed seeds and ``torch.use_deterministic_algorithms`` during ``fit``; bf16 autocast on CUDA
   only; a tqdm progress bar (``progress=False`` to silence it).
 
@@ -36,6 +41,8 @@ Checkpoints are ``*.pt`` (git-ignored).
 from __future__ import annotations
 
 import contextlib
+import concurrent.futures
+import copy
 import dataclasses
 import enum
 import json
@@ -54,7 +61,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from emowb.config import SCHEMA_VERSION, Config, identity, require, setting
-from emowb.eval.metrics import SCALAR_METRICS, compute_metrics
+from emowb.eval.metrics import SCALAR_METRICS, compute_metrics, scalar_metrics_from_confusion
 from emowb.models.output import ModelOutput
 from emowb.train.api import CLASS_WEIGHTS, CrossEntropyLoss, TrainLoss, balanced_class_weights
 from emowb.utils import atomic_path, resolve_device, seed_everything, stable_hash, write_json
@@ -64,8 +71,9 @@ __all__ = ["Optimizer", "LrMonitor", "TrainConfig", "Trainer", "TrainerError", "
 
 #: Test hook (crash-safety tests only): ``EMOWB_TEST_CRASH_AT=<point>`` ends the process at that
 #: point with ``os._exit(137)``, as ``kill -9`` would (no ``finally``, no clean-up). Points:
-#: ``epoch:N`` (after the first optimiser step of epoch N, nothing of it saved), ``best:N`` (right
-#: after epoch N's ``best.pt``), ``last:N`` (after epoch N's ``history.csv`` and ``last.pt``),
+#: ``epoch:N`` (after the first optimiser step of epoch N, nothing of it saved), ``best:N`` (in
+#: the writer thread, right after a ``best.pt`` of epoch N), ``last:N`` (at the end of epoch N,
+#: after its ``history.csv`` and any checkpoint it wrote),
 #: ``results`` (while writing ``embeddings.npz``: its temporary is on disk, not yet renamed) and
 #: ``metrics`` (right after ``metrics.json``, before ``last.pt`` is removed).
 CRASH_ENV = "EMOWB_TEST_CRASH_AT"
@@ -272,6 +280,14 @@ class TrainConfig(Config):
     eval_test_each_epoch: bool = False
     keep_last: bool = setting(True, changes_results=False,
                               help="keep checkpoints/last.pt after a finished run (only what is kept on disk)")
+    checkpoint_budget: float = setting(
+        0.05, changes_results=False,
+        help="the share of training time that writing the resume state (checkpoints/last.pt: model, "
+             "optimiser, RNG states) may take. It is written in a background thread after the first "
+             "epoch, then after an epoch only once the time since the last write is at least the last "
+             "write's duration divided by this share, and at the end; best.pt (model only) is written "
+             "with it. A run killed in between resumes from the last write and replays the lost epochs "
+             "to the identical result. 1 = after every epoch")
     save_train_embeddings: bool = setting(
         False, changes_results=False,
         help="also write training-set embeddings to embeddings.npz (computed after the results, "
@@ -309,6 +325,8 @@ class TrainConfig(Config):
         require(self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda"),
                 f"TrainConfig.device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
         require(self.processes >= 1, f"TrainConfig.processes must be >= 1, got {self.processes}")
+        require(0 < self.checkpoint_budget <= 1,
+                f"TrainConfig.checkpoint_budget must be in (0, 1], got {self.checkpoint_budget}")
 
 
 @dataclasses.dataclass
@@ -342,10 +360,68 @@ class FitResult:
     best_epoch: int
     metrics: dict
     history: pd.DataFrame
+    #: where this call's time went (not stored: it differs between identical runs), e.g.
+    #: ``checkpoint_writes``, ``checkpoint_foreground_s`` (snapshots + waits in the training
+    #: thread), ``checkpoint_background_s`` (the writer thread), ``final_eval_s``
+    timings: dict = dataclasses.field(default_factory=dict)
 
 
 def _identity(batch):
     return batch
+
+
+def _snapshot(x: Any) -> Any:
+    """A deep copy of a (nested) state dict whose tensors are cloned to the CPU, so a background
+    write sees the state of the moment even while training goes on in place."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().to("cpu", copy=True)
+    if isinstance(x, dict):
+        return {k: _snapshot(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(_snapshot(v) for v in x)
+    return x
+
+
+class _CheckpointWriter:
+    """Runs checkpoint writes in one background thread, one at a time.
+
+    ``submit(fn)`` waits for the previous write, then starts ``fn``; ``wait()`` re-raises a
+    failed write's exception in the training thread. Each write is an :func:`atomic_path`, so a
+    process killed mid-write leaves the previous checkpoint in place (and a temporary that the
+    next write removes).
+    """
+
+    def __init__(self) -> None:
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="emowb-checkpoint")
+        self._job: concurrent.futures.Future | None = None
+        self.writes = 0
+        self.last_write_s: float | None = None
+        self.background_s = 0.0
+        self.foreground_s = 0.0
+
+    def _timed(self, fn) -> None:
+        t0 = time.perf_counter()
+        fn()
+        self.last_write_s = time.perf_counter() - t0
+        self.background_s += self.last_write_s
+
+    def submit(self, fn) -> None:
+        self.wait()
+        self.writes += 1
+        self._job = self._pool.submit(self._timed, fn)
+
+    def wait(self) -> None:
+        job, self._job = self._job, None
+        if job is not None:
+            t0 = time.perf_counter()
+            job.result()
+            self.foreground_s += time.perf_counter() - t0
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self._pool.shutdown(wait=True)
 
 
 class Trainer:
@@ -365,7 +441,8 @@ class Trainer:
         select_context: the context whose dev score selects the model (default: the first).
         run_config: what the run is: a :class:`RunRecord` (every experiment method passes one;
             saved as the ``run`` block of ``config.json``), or a plain JSON-ready mapping.
-        callbacks: ``f(epoch, row)`` called after each epoch's checkpoint is written.
+        callbacks: ``f(epoch, row)`` called after each epoch (its checkpoint may still be being
+            written).
     """
 
     def __init__(self, model: nn.Module, *, config: TrainConfig, train, dev, test=None,
@@ -519,6 +596,34 @@ class Trainer:
                                       else np.zeros((len(utt), 0), np.float32)),
                           scored=scored, loss=loss_sum / max(n_scored, 1), metrics=metrics)
 
+    @torch.no_grad()
+    def score(self, source, *, context: str) -> tuple[float, dict[str, float]]:
+        """The mean loss and :data:`~emowb.eval.metrics.SCALAR_METRICS` of one pass in a context,
+        as the training loop needs them: confusion counts accumulated on tensors, no
+        predictions, probabilities or embeddings kept (:meth:`evaluate` keeps them all)."""
+        fn = self.contexts[context]
+        self.model.to(self.device)
+        was_training = self.model.training
+        self.model.eval()
+        c = len(self.labels)
+        counts = torch.zeros(c * c, dtype=torch.int64, device=self.device)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        try:
+            for batch in source.batches(batch_size=self.config.batch_size, shuffle=False):
+                batch = fn(batch.to(self.device))
+                with self._autocast():
+                    out: ModelOutput = self.model(batch)
+                s = batch.scored
+                logits, y = out.logits.float()[s], batch.labels[s]
+                loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
+                counts += torch.bincount(y * c + logits.argmax(-1), minlength=c * c)
+        finally:
+            self.model.train(was_training)
+        n = int(counts.sum())
+        if n == 0:
+            raise ValueError("no scored utterance in the evaluated data")
+        return float(loss_sum) / n, scalar_metrics_from_confusion(counts.view(c, c).cpu().numpy())
+
     # ---------------------------------------------------------------- training
     def _train_epoch(self, epoch: int, optimizer, generator: torch.Generator) -> dict[str, float]:
         c = self.config
@@ -606,9 +711,10 @@ class Trainer:
         row.update(counts)
         return row
 
-    def _save_last(self, path: Path, *, optimizer, scheduler, generator, state: dict, finished: bool) -> None:
+    def _last_state(self, *, optimizer, scheduler, generator, state: dict, finished: bool) -> dict:
+        """A snapshot of everything a resumed run needs (``checkpoints/last.pt``)."""
         np_state = np.random.get_state()
-        ckpt = {
+        return _snapshot({
             "model": self.model.state_dict(),
             "loss": self.loss_fn.state_dict(),
             "optimizer": optimizer.state_dict(),
@@ -620,11 +726,9 @@ class Trainer:
             "np_rng": {"name": np_state[0], "keys": torch.from_numpy(np_state[1].astype(np.int64)),
                        "pos": int(np_state[2]), "has_gauss": int(np_state[3]),
                        "cached_gaussian": float(np_state[4])},
-            "state": state,
+            "state": copy.deepcopy(state),
             "finished": finished,
-        }
-        with atomic_path(path, suffix=".pt") as tmp:
-            torch.save(ckpt, tmp)
+        })
 
     def _restore_last(self, path: Path, *, optimizer, scheduler, generator) -> dict:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
@@ -699,6 +803,7 @@ class Trainer:
 
     def _fit(self, *, resume: bool) -> FitResult | None:
         c = self.config
+        self._timings: dict[str, float] = {}
         dist = self._dist
         main = dist is None or dist.is_main    # only rank 0 of a multi-process run writes the folder
         paths = self._paths() if self.run_dir is not None else None
@@ -716,9 +821,11 @@ class Trainer:
         generator = torch.Generator().manual_seed(c.seed)
         state = {"epoch": 0, "best_score": -math.inf, "best_epoch": 0, "bad_epochs": 0,
                  "history": [], "stopped_early": False}
+        self._best, self._best_dirty = None, False
         if paths is not None and resume and paths["last"].exists():
             state = self._restore_last(paths["last"], optimizer=optimizer, scheduler=scheduler,
                                        generator=generator)
+            self._best = self._stored_best(paths, state)
             if dist is not None:
                 dist.barrier()               # every rank has read last.pt before rank 0 may remove it
                 if state["finished"] and not main:
@@ -732,6 +839,19 @@ class Trainer:
         start = state["epoch"] + 1
         if dist is not None:
             self._ddp_model = dist.wrap(self.model)
+        writer = _CheckpointWriter() if paths is not None and main else None
+        last_submit = time.perf_counter()
+        try:
+            return self._epochs(state, start=start, paths=paths, writer=writer, last_submit=last_submit,
+                                optimizer=optimizer, scheduler=scheduler, generator=generator)
+        finally:
+            if writer is not None:
+                writer.close()
+
+    def _epochs(self, state: dict, *, start: int, paths, writer, last_submit: float, optimizer, scheduler,
+                generator) -> FitResult | None:
+        c, dist = self.config, self._dist
+        main = dist is None or dist.is_main
         bar = tqdm(range(start, c.epochs + 1), desc="train", disable=not c.progress,
                    initial=start - 1, total=c.epochs)
         for epoch in bar:
@@ -741,31 +861,31 @@ class Trainer:
             row: dict[str, Any] = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"]}
             train_epoch = self._train_epoch if dist is None else self._train_epoch_ranks
             row.update(train_epoch(epoch, optimizer, generator))
-            dev = self.evaluate(self.dev_data, context=self.select_context, with_embeddings=False)
-            score = dev.metrics[c.select_metric]
+            dev_loss, dev_metrics = self.score(self.dev_data, context=self.select_context)
+            score = dev_metrics[c.select_metric]
             if dist is not None:             # every rank takes rank 0's decisions
-                score, dev.loss = dist.broadcast((score, dev.loss))
-            row["dev_loss"] = dev.loss
-            row.update({f"dev_{k}": dev.metrics[k] for k in SCALAR_METRICS})
+                score, dev_loss = dist.broadcast((score, dev_loss))
+            row["dev_loss"] = dev_loss
+            row.update({f"dev_{k}": dev_metrics[k] for k in SCALAR_METRICS})
             if c.eval_test_each_epoch and self.test_data is not None:
-                te = self.evaluate(self.test_data, context=self.select_context, with_embeddings=False)
-                row["test_loss"] = te.loss
-                row.update({f"test_{k}": te.metrics[k] for k in SCALAR_METRICS})
-            scheduler.step(dev.loss if c.lr_monitor is LrMonitor.DEV_LOSS else score)
+                test_loss, test_metrics = self.score(self.test_data, context=self.select_context)
+                row["test_loss"] = test_loss
+                row.update({f"test_{k}": test_metrics[k] for k in SCALAR_METRICS})
+            scheduler.step(dev_loss if c.lr_monitor is LrMonitor.DEV_LOSS else score)
             # ties on the selection metric (small dev sets saturate at F1 = 1) go to the lower dev loss
             improved = (score > state["best_score"] + c.min_delta
-                        or (score == state["best_score"] and dev.loss < state.get("best_loss", math.inf)))
+                        or (score == state["best_score"] and dev_loss < state.get("best_loss", math.inf)))
             if c.select == "last":                   # fixed-epoch mode: every epoch replaces the kept model
                 improved = True
             if improved:
-                state.update(best_score=score, best_loss=dev.loss, best_epoch=epoch, bad_epochs=0)
-                if paths is not None and main:
-                    with atomic_path(paths["best"], suffix=".pt") as tmp:
-                        torch.save({"model": self.model.state_dict(), "epoch": epoch,
-                                    "dev_score": score, "metric": c.select_metric}, tmp)
-                    _crash_point(f"best:{epoch}")
-                elif paths is None:
-                    self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                state.update(best_score=score, best_loss=dev_loss, best_epoch=epoch, bad_epochs=0)
+                if main:
+                    t1 = time.perf_counter()
+                    self._best = {"model": _snapshot(self.model.state_dict()), "epoch": epoch,
+                                  "dev_score": score, "metric": c.select_metric}
+                    self._best_dirty = True
+                    if writer is not None:
+                        writer.foreground_s += time.perf_counter() - t1
             else:
                 state["bad_epochs"] += 1
             row["best"] = improved
@@ -774,30 +894,80 @@ class Trainer:
             state["epoch"] = epoch
             if c.patience is not None and state["bad_epochs"] >= c.patience and c.select == "best":
                 state["stopped_early"] = True
-            if paths is not None and main:
+            if writer is not None:
                 _write_history(paths["history"], state["history"])
-                self._save_last(paths["last"], optimizer=optimizer, scheduler=scheduler,
-                                generator=generator, state=state, finished=False)
-                _crash_point(f"last:{epoch}")
+                # the resume state after the first epoch of this process, then within the budget
+                since = time.perf_counter() - last_submit
+                if (epoch == start or c.checkpoint_budget >= 1 or writer.last_write_s is None
+                        or since * c.checkpoint_budget >= writer.last_write_s):
+                    self._checkpoint(writer, paths, optimizer=optimizer, scheduler=scheduler,
+                                     generator=generator, state=state, finished=False)
+                    last_submit = time.perf_counter()
+                if os.environ.get(CRASH_ENV) == f"last:{epoch}":
+                    writer.wait()
+                    _crash_point(f"last:{epoch}")
             bar.set_postfix(dev=f"{score:.4f}", best=f"{state['best_score']:.4f}@{state['best_epoch']}")
             for cb in self.callbacks if main else ():
                 cb(epoch, row)
+        if writer is not None:
+            # the finished state (and the last best.pt) on disk before the results are written
+            self._checkpoint(writer, paths, optimizer=optimizer, scheduler=scheduler, generator=generator,
+                             state=state, finished=True)
+            writer.close()
+            self._timings.update(checkpoint_writes=writer.writes, checkpoint_foreground_s=writer.foreground_s,
+                                 checkpoint_background_s=writer.background_s)
         if dist is not None:
             dist.barrier()                   # rank 0's last best.pt is on disk
             if not main:
                 return None
-        if paths is not None:
-            self._save_last(paths["last"], optimizer=optimizer, scheduler=scheduler,
-                            generator=generator, state=state, finished=True)
         return self._finish(paths, state)
+
+    def _checkpoint(self, writer: _CheckpointWriter, paths, *, optimizer, scheduler, generator, state: dict,
+                    finished: bool) -> None:
+        """Snapshot the training state now (and the best model if it changed since the last write);
+        write ``best.pt`` then ``last.pt`` in the background. ``best.pt`` goes first: a ``last.pt``
+        never refers to a best model that is not on disk."""
+        t0 = time.perf_counter()
+        writer.wait()
+        ckpt = self._last_state(optimizer=optimizer, scheduler=scheduler, generator=generator, state=state,
+                                finished=finished)
+        best = self._best if self._best_dirty else None
+        self._best_dirty = False
+
+        def write() -> None:
+            if best is not None:
+                with atomic_path(paths["best"], suffix=".pt") as tmp:
+                    torch.save(best, tmp)
+                _crash_point(f"best:{best['epoch']}")
+            with atomic_path(paths["last"], suffix=".pt") as tmp:
+                torch.save(ckpt, tmp)
+
+        writer.foreground_s += time.perf_counter() - t0
+        writer.submit(write)
+        if finished:
+            writer.wait()
+
+    @staticmethod
+    def _stored_best(paths, state: dict) -> dict | None:
+        """``best.pt`` when it is the best model of a restored state (else None: a ``best.pt`` newer
+        than ``last.pt`` is written again when the resumed run replays its epoch)."""
+        if not paths["best"].is_file():
+            return None
+        best = torch.load(paths["best"], map_location="cpu", weights_only=True)
+        return best if best.get("epoch") == state["best_epoch"] else None
 
     def _finish(self, paths, state: dict) -> FitResult:
         c = self.config
-        if paths is not None:
+        t_eval = time.perf_counter()
+        best = getattr(self, "_best", None)
+        if best is None or best["epoch"] != state["best_epoch"]:
+            if paths is None:
+                raise TrainerError("no best model to evaluate (no epoch was trained)")
             best = torch.load(paths["best"], map_location="cpu", weights_only=True)
-            self.model.load_state_dict(best["model"])
-        else:
-            self.model.load_state_dict(self._best_state)
+            if best.get("epoch") != state["best_epoch"]:
+                raise TrainerError(f"{paths['best']} holds epoch {best.get('epoch')}, but the run's best epoch "
+                                   f"is {state['best_epoch']}; delete the run folder and train again")
+        self.model.load_state_dict(best["model"])
         results: dict[str, Any] = {
             "best_epoch": state["best_epoch"], "epochs_run": state["epoch"],
             "stopped_early": state["stopped_early"], "best_dev_score": state["best_score"],
@@ -837,8 +1007,10 @@ class Trainer:
             _crash_point("metrics")
             if not c.keep_last and paths["last"].exists():
                 paths["last"].unlink()
+        timings = getattr(self, "_timings", {})
+        timings["final_eval_s"] = time.perf_counter() - t_eval
         return FitResult(run_dir=self.run_dir, best_epoch=state["best_epoch"], metrics=results,
-                         history=history)
+                         history=history, timings=timings)
 
     @staticmethod
     def _complete(paths) -> bool:
