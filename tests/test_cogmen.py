@@ -199,3 +199,98 @@ def test_speaker_normalise_behaviours(data):
     with pytest.raises(FeatureError, match="'stranger' is not in corpus"):
         speaker_normalise(corpus, {"v": extra}, over="features", invalid="keep")
     assert speaker_normalise(corpus, {"v": extra}, over="corpus", invalid="zero")["v"].values.shape == extra.values.shape
+
+
+# ----------------------------------------------------------------- fast paths = the modules' own forward
+def _module_forward(model, b):
+    """The model's forward through the torch / PyG modules themselves (nn.TransformerEncoder with
+    the padding mask on the padded grid, PyG's TransformerConv): what the fast paths replace."""
+    import torch.nn.functional as F
+
+    cfg = model.config
+    x = model._inputs(b)
+    bsz, t_max, _ = x.shape
+    if model.pos is not None:
+        x = x + (model.pos(torch.arange(t_max)) if isinstance(model.pos, torch.nn.Embedding)
+                 else model.pos(t_max, x.device))[None]
+    future = torch.ones(t_max, t_max, dtype=torch.bool).triu(1) if cfg.causal else None
+    h = model.encoder(x, mask=future, src_key_padding_mask=~b.mask)
+    nodes = model.seq_out(h).reshape(bsz * t_max, -1)[b.node_index]
+    gx = model.gconv(model.rgcn(nodes, b.edge_index, b.edge_type), b.edge_index)
+    emb = F.leaky_relu(model.bn(gx))
+    z = torch.cat([nodes, emb], dim=-1) if cfg.concat_seq else emb
+    return model.clf_out(F.relu(model.clf_hidden(z))), emb, nodes
+
+
+@pytest.mark.parametrize("kw", [
+    dict(modalities="av"), dict(modalities="atv", seq_heads=3), dict(modalities="av", causal=True, graph="past"),
+    dict(modalities="av", graph="disjoint"), dict(modalities="av", positional="learned", gnn_heads=3),
+    dict(modalities="av", concat_seq=False, graph="past", wp=-1), dict(modalities="a", wp=0, wf=2),
+])
+def test_packed_seqcontext_and_dense_graph_attention_equal_the_modules(data, kw):
+    """SeqContext on real rows only and the dense graph attention give the modules' outputs
+    (float32 rounding), for dialogues of different lengths batched together; and the gradients too."""
+    cfg = tiny_model(**kw)
+    model = _model(cfg, data[1]).eval()
+    from emowb.batching.graph import dialogue_edges
+
+    ds = _dialogues(data, cfg)[:5]
+    spec = cfg.graph_spec()
+    for d, keep in zip(ds, (3, 8, 1, 6, 5)):          # lengths differ: padding in the batch
+        d.utt_ids, d.labels, d.scored = d.utt_ids[:keep], d.labels[:keep], d.scored[:keep]
+        d.features = {m: v[:keep] for m, v in d.features.items()}
+        d.avail, d.speaker = d.avail[:keep], d.speaker[:keep]
+        d.edge_index, d.edge_type = dialogue_edges(d.speaker, wp=spec.wp, wf=spec.wf, kind=spec.kind,
+                                                   convention=spec.convention)
+    b = collate(ds)
+    assert not bool(b.mask.all())
+    with torch.no_grad():
+        out = model(b)
+        logits, emb, nodes = _module_forward(model, b)
+    torch.testing.assert_close(out.extras["seq"], nodes, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out.embeddings, emb, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out.logits, logits, atol=1e-5, rtol=1e-5)
+    # gradients of the fast paths equal the modules' (eval mode: no dropout)
+    model.zero_grad()
+    model(b).logits.square().sum().backward()
+    fast = {k: p.grad.clone() for k, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    _module_forward(model, b)[0].square().sum().backward()
+    for k, p in model.named_parameters():
+        if p.grad is not None:
+            torch.testing.assert_close(fast[k], p.grad, atol=1e-4, rtol=1e-4, msg=k)
+
+
+def test_dense_graph_attention_counts_repeated_edges_and_lonely_nodes_like_pyg():
+    from emowb.models.cogmen import _graph_attention
+    from torch_geometric.nn import TransformerConv
+
+    torch.manual_seed(0)
+    conv = TransformerConv(6, 4, heads=3, concat=True)
+    x = torch.randn(7, 6)
+    # two dialogues of 4 and 3 nodes in a (2 × 4) grid (nodes 4..6 at grid rows 4..6); a repeated
+    # edge 1 -> 2; node 3 has no incoming edge
+    grid_rows = torch.tensor([0, 1, 2, 3, 4, 5, 6])
+    ei = torch.tensor([[0, 1, 1, 1, 2, 0, 4, 5, 6, 6],
+                       [1, 0, 2, 2, 2, 0, 5, 4, 4, 6]])
+    dense = _graph_attention(conv, x, ei, grid_rows, 2, 4)
+    torch.testing.assert_close(dense, conv(x, ei), atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("p", [0.5, 0.1, 0.3])
+def test_fast_cpu_dropout_keeps_the_expectation_and_the_seed(p):
+    from emowb.models.cogmen import dropout
+
+    x = torch.ones(400, 1000)
+    torch.manual_seed(3)
+    y = dropout(x, p, True)
+    kept = (y != 0).float().mean()
+    assert abs(float(kept) - (1 - p)) < 0.005                # drop rate p (to 2^-16)
+    assert abs(float(y.mean()) - 1.0) < 0.01                  # inverted dropout: E[y] = x
+    torch.manual_seed(3)
+    assert torch.equal(dropout(x, p, True), y)               # seeded by the torch generator
+    assert torch.equal(dropout(x, p, False), x) and torch.equal(dropout(x, 0.0, True), x)
+    g = torch.ones(400, 1000, requires_grad=True)
+    dropout(g, p, True).sum().backward()
+    zero, scale = torch.unique(g.grad).tolist()
+    assert zero == 0.0 and scale == pytest.approx(1 / (1 - round(p * 65536) / 65536))

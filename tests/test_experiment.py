@@ -2,6 +2,7 @@
 
 import json
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,17 @@ def _config(**kw):
                 seeds=(0, 1), folds=("G0", "G2"))
     base.update(kw)
     return ExperimentConfig(**base)
+
+
+def test_runs_are_scored_only_in_the_reported_contexts(toy, tmp_path):
+    corpus, feats = toy
+    cfg = _config(contexts=("a",), seeds=(0,), folds=("G0",))
+    res = run_experiment(cfg, tmp_path / "e", corpus=corpus, features=feats, log=None)
+    assert set(res.runs.context) == {"a"}
+    [av_run] = res.runs[res.runs.model == "AV mask"].run_dir
+    metrics = json.loads((Path(av_run) / "metrics.json").read_text())
+    # the selection context (av) and the reported one (a); no v-only pass
+    assert set(metrics["dev"]) == set(metrics["test"]) == {"av", "a"}
 
 
 def test_runs_and_summary(toy, tmp_path):

@@ -43,6 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="emowb defaults, the reference implementation's behaviour and settings, or causal "
                         "(= --graph past --causal true: a causal model for streaming)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--contexts", help="modality contexts the run is scored in at the end, e.g. atv,a or all "
+                                      "(default: every subset; the reference preset: the trained modalities "
+                                      "only, as the reference reports). Others later: emowb evaluate RUN --contexts")
     add_schema_options(p, "train", skip=("corpus", "workdir", "figures_dir", "dialogues", "corpus_seed", "utterances",
                                          "seeds", "folds"))
     p.set_defaults(func=cmd_train)
@@ -145,6 +148,10 @@ def cmd_train(a: argparse.Namespace) -> int:
             "progress": not a.no_progress, **rest}
     corpus = ops.prepare(nb, [nb.features()[m] for m in nb.modalities])
     cfg = apply_sets(nb.run_config(corpus.root, a.seed), rest, notebook="train")
+    if a.contexts and a.contexts.strip() != "all":
+        cfg = cfg.replace(contexts=tuple(c.strip() for c in a.contexts.split(",") if c.strip()))
+    elif a.contexts is None and a.preset == "reference":
+        cfg = cfg.replace(contexts=(cfg.model.modalities,))
     nb.use_threads()
     res = train_run(cfg, run_dir=a.out)
     print(f"best epoch {res.best_epoch}; run folder {a.out}")

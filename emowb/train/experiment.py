@@ -184,8 +184,11 @@ class CogmenMethod(Method):
         return Path(variant.slug)
 
     def run_config(self, variant: Variant, split: Split, seed: int) -> RunConfig:
+        # a run is scored at the end in the contexts the table reports only (None = every subset)
+        contexts = (None if self.config.contexts is None
+                    else tuple(_contexts_for(variant, self.config.contexts)) or None)
         return RunConfig(data=self.config.data.replace(fold=split.name), model=variant.model_config(self.config.model),
-                         train=self.config.train.replace(seed=seed), masking=variant.masking)
+                         train=self.config.train.replace(seed=seed), masking=variant.masking, contexts=contexts)
 
     def record(self, variant: Variant, split: Split, seed: int) -> RunRecord:
         return run_record(self.run_config(variant, split, seed), split=split, corpus=self.corpus,

@@ -99,6 +99,8 @@ class RunConfig(Config):
     model: CogmenConfig = CogmenConfig()
     train: TrainConfig = TrainConfig()
     masking: MaskingConfig | None = None
+    #: the modality contexts a finished run is scored in on dev and test (None = every subset of
+    #: the model's modalities: 7 for atv); the selection context is always one of them
     contexts: tuple[str, ...] | None = None
     select_context: str | None = None
 
@@ -264,8 +266,9 @@ def train_run(cfg: RunConfig, *, run_dir: str | Path | None, corpus: Corpus | No
         loss = make_loss(model)
     masker = (build_masker(cfg.masking, modalities=cfg.model.mods, dims=data.dims)
               if cfg.masking is not None else None)
-    contexts = parse_contexts(list(cfg.contexts) if cfg.contexts else None, cfg.model.mods)
     select = cfg.select_context or Modality.code(cfg.model.mods)
+    # the selection context is always scored (dev, every epoch), then the asked-for ones at the end
+    contexts = parse_contexts([select, *cfg.contexts] if cfg.contexts else None, cfg.model.mods)
     trainer = Trainer(model, config=cfg.train, train=data.train, dev=data.dev, test=data.test,
                       labels=corpus.labels, run_dir=run_dir, loss=loss, train_transform=masker,
                       contexts=contexts, select_context=select, callbacks=callbacks, run_config=record)

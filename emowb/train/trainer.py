@@ -712,7 +712,14 @@ class Trainer:
         return row
 
     def _last_state(self, *, optimizer, scheduler, generator, state: dict, finished: bool) -> dict:
-        """A snapshot of everything a resumed run needs (``checkpoints/last.pt``)."""
+        """A snapshot of everything a resumed run needs (``checkpoints/last.pt``).
+
+        The finished state of a run that does not keep ``last.pt`` holds the training state only
+        (history, best epoch): it only serves to write the results again if the process dies
+        while writing them, and is removed after ``metrics.json``.
+        """
+        if finished and not self.config.keep_last:
+            return {"state": copy.deepcopy(state), "finished": True}
         np_state = np.random.get_state()
         return _snapshot({
             "model": self.model.state_dict(),
@@ -732,6 +739,8 @@ class Trainer:
 
     def _restore_last(self, path: Path, *, optimizer, scheduler, generator) -> dict:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        if "model" not in ckpt:             # a finished run's light state (keep_last=False)
+            return dict(ckpt["state"], finished=True)
         self.model.load_state_dict(ckpt["model"])
         self.loss_fn.load_state_dict(ckpt["loss"])
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -898,8 +907,9 @@ class Trainer:
                 _write_history(paths["history"], state["history"])
                 # the resume state after the first epoch of this process, then within the budget
                 since = time.perf_counter() - last_submit
-                if (epoch == start or c.checkpoint_budget >= 1 or writer.last_write_s is None
-                        or since * c.checkpoint_budget >= writer.last_write_s):
+                last = epoch == c.epochs or state["stopped_early"]      # the final write follows
+                if not last and (epoch == start or c.checkpoint_budget >= 1 or (
+                        writer.last_write_s is not None and since * c.checkpoint_budget >= writer.last_write_s)):
                     self._checkpoint(writer, paths, optimizer=optimizer, scheduler=scheduler,
                                      generator=generator, state=state, finished=False)
                     last_submit = time.perf_counter()
@@ -910,17 +920,17 @@ class Trainer:
             for cb in self.callbacks if main else ():
                 cb(epoch, row)
         if writer is not None:
-            # the finished state (and the last best.pt) on disk before the results are written
+            # the finished state and the last best.pt, written while the results are computed
+            # (metrics.json, which marks the run finished, waits for them)
             self._checkpoint(writer, paths, optimizer=optimizer, scheduler=scheduler, generator=generator,
                              state=state, finished=True)
-            writer.close()
-            self._timings.update(checkpoint_writes=writer.writes, checkpoint_foreground_s=writer.foreground_s,
-                                 checkpoint_background_s=writer.background_s)
         if dist is not None:
+            if writer is not None:
+                writer.wait()
             dist.barrier()                   # rank 0's last best.pt is on disk
             if not main:
                 return None
-        return self._finish(paths, state)
+        return self._finish(paths, state, writer=writer)
 
     def _checkpoint(self, writer: _CheckpointWriter, paths, *, optimizer, scheduler, generator, state: dict,
                     finished: bool) -> None:
@@ -944,8 +954,6 @@ class Trainer:
 
         writer.foreground_s += time.perf_counter() - t0
         writer.submit(write)
-        if finished:
-            writer.wait()
 
     @staticmethod
     def _stored_best(paths, state: dict) -> dict | None:
@@ -956,7 +964,7 @@ class Trainer:
         best = torch.load(paths["best"], map_location="cpu", weights_only=True)
         return best if best.get("epoch") == state["best_epoch"] else None
 
-    def _finish(self, paths, state: dict) -> FitResult:
+    def _finish(self, paths, state: dict, *, writer: _CheckpointWriter | None = None) -> FitResult:
         c = self.config
         t_eval = time.perf_counter()
         best = getattr(self, "_best", None)
@@ -1003,6 +1011,10 @@ class Trainer:
                     scored=np.concatenate([ev.scored for _, _, ev in embs]),
                     labels=np.array(self.labels))
                 _crash_point("results")
+            if writer is not None:
+                writer.wait()
+                self._timings.update(checkpoint_writes=writer.writes, checkpoint_foreground_s=writer.foreground_s,
+                                     checkpoint_background_s=writer.background_s)
             write_json(paths["metrics"], results)
             _crash_point("metrics")
             if not c.keep_last and paths["last"].exists():
