@@ -285,7 +285,7 @@ def test_fast_cpu_dropout_keeps_the_expectation_and_the_seed(p):
     torch.manual_seed(3)
     y = dropout(x, p, True)
     kept = (y != 0).float().mean()
-    assert abs(float(kept) - (1 - p)) < 0.005                # drop rate p (to 2^-16)
+    assert abs(float(kept) - (1 - p)) < 0.005                # drop rate p (to 2^-16; 0.5 exactly)
     assert abs(float(y.mean()) - 1.0) < 0.01                  # inverted dropout: E[y] = x
     torch.manual_seed(3)
     assert torch.equal(dropout(x, p, True), y)               # seeded by the torch generator
@@ -293,4 +293,21 @@ def test_fast_cpu_dropout_keeps_the_expectation_and_the_seed(p):
     g = torch.ones(400, 1000, requires_grad=True)
     dropout(g, p, True).sum().backward()
     zero, scale = torch.unique(g.grad).tolist()
-    assert zero == 0.0 and scale == pytest.approx(1 / (1 - round(p * 65536) / 65536))
+    assert zero == 0.0 and scale == pytest.approx(1 / (1 - round(p * 65536) / 65536), rel=1e-6)
+
+
+def test_relational_conv_equals_pyg_rgcn():
+    from emowb.models.cogmen import _relational_conv
+    from torch_geometric.nn import RGCNConv
+
+    torch.manual_seed(0)
+    conv = RGCNConv(5, 3, 8)
+    x = torch.randn(9, 5, requires_grad=True)
+    ei = torch.randint(0, 9, (2, 40))
+    et = torch.randint(0, 8, (40,))
+    torch.testing.assert_close(_relational_conv(conv, x, ei, et), conv(x, ei, et), atol=1e-6, rtol=1e-6)
+    _relational_conv(conv, x, ei, et).square().sum().backward()
+    g = x.grad.clone()
+    x.grad = None
+    conv(x, ei, et).square().sum().backward()
+    torch.testing.assert_close(g, x.grad, atol=1e-5, rtol=1e-5)
