@@ -113,6 +113,8 @@ def main(argv=None) -> dict:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--modalities", default="a,atv")
+    p.add_argument("--compile", action="store_true",
+                   help="also time the model under torch.compile (dynamic shapes; first epoch = compile time)")
     p.add_argument("--json", help="also write the figures to this JSON file")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -171,6 +173,21 @@ def main(argv=None) -> dict:
                                                     "parameters": model.n_parameters(),
                                                     "seq_heads": model.seq_heads}
             print(f"{mods:5s} {edges:10s} {t_train:14.3f} {t_eval:12.3f} {model.n_parameters():10d}")
+        if a.compile:
+            compiled = torch.compile(model, dynamic=True)
+            compiled.config = model.config
+            t0 = time.perf_counter()
+            epoch(compiled, ds, train=True, edges="cached", batch_size=a.batch_size, opt=opt)
+            epoch(compiled, ds, train=False, edges="cached", batch_size=a.batch_size)
+            t_compile = time.perf_counter() - t0
+            t_train, _ = timed(lambda: epoch(compiled, ds, train=True, edges="cached", batch_size=a.batch_size,
+                                             opt=opt), a.repeats)
+            t_eval, _ = timed(lambda: epoch(compiled, ds, train=False, edges="cached", batch_size=a.batch_size),
+                              a.repeats)
+            results["epochs"][f"{mods}/compiled"] = {"train_epoch_s": t_train, "eval_pass_s": t_eval,
+                                                     "first_train_and_eval_s": t_compile}
+            print(f"{mods:5s} {'compiled':10s} {t_train:14.3f} {t_eval:12.3f}   (first epoch + pass, "
+                  f"compiling: {t_compile:.1f} s)")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=2)

@@ -28,8 +28,9 @@ Runs. Each run is a fresh interpreter (``OMP_NUM_THREADS=1``, ``torch.set_num_th
   modalities). emowb's own design is kept where it differs: padding mask on
   (``--emowb-reference-mode`` adds runs with ``CogmenConfig(reference=True)``), test scored once at
   the end rather than after every epoch (``--emowb-test-each-epoch`` to match the reference's
-  work), a resumable run folder (config, history, ``last.pt`` each epoch, ``best.pt`` on
-  improvement, predictions, embeddings).
+  work), a resumable run folder (config, history, the resume state ``last.pt`` and the model-only
+  ``best.pt`` written in the background within ``TrainConfig.checkpoint_budget``, predictions,
+  embeddings; ``keep_last`` at its default, so a full ``last.pt`` is also written at the end).
 
 For each repeat and modality set the systems run one after the other, the order reversed on every
 other repeat.

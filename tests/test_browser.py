@@ -157,8 +157,10 @@ def test_sliders_and_button_in_a_real_browser(lab, browser):
     readout.click()
     readout.send_keys(Keys.CONTROL, "a")
     readout.send_keys("0.4", Keys.ENTER)
-    moved = _wait(browser, lambda: (s := _state(browser)) and float(s["sliders"]["no mask"]) == 0.4 and s, 30,
-                  "the sliders to rebalance")
+    # the other sliders follow asynchronously (one kernel round trip each): wait until they settle
+    moved = _wait(browser, lambda: (s := _state(browser)) and float(s["sliders"]["no mask"]) == 0.4
+                  and abs(sum(float(s["sliders"][k]) for k in vals) - 1) < 1e-9 and s, 30,
+                  "the sliders to rebalance (to sum to 1)")
     new = {k: float(moved["sliders"][k]) for k in vals}
     assert abs(sum(new.values()) - 1) < 1e-9
     for k in ("audio off", "video off", "random"):                 # shared in proportion
