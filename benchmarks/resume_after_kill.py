@@ -67,7 +67,7 @@ def _epochs_done(run: Path) -> int:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--work", required=True)
+    p.add_argument("--work", help="working folder (data, corpus, the two run folders)")
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--kill-after", type=int, default=3)
     p.add_argument("--modalities", default="atv")
@@ -80,6 +80,8 @@ def main(argv=None) -> int:
     if a.worker:
         _worker(a)
         return 0
+    if not a.work:
+        p.error("--work is required")
     import numpy as np
     import pandas as pd
     import torch

@@ -319,11 +319,8 @@ def _graph_attention(conv: TransformerConv, x: torch.Tensor, edge_index: torch.T
     lonely = counts.sum(-1, keepdim=True) == 0                     # no incoming edge (or padding)
     # a lonely row attends to itself only to stay finite; its weights are zeroed after the softmax
     counts = counts + lonely * torch.eye(t_max, dtype=x.dtype, device=x.device)
-    if bool((counts > 1).any()):
-        bias = counts.log()                                       # repeated edges weigh as often
-    else:
-        bias = torch.zeros((), dtype=x.dtype, device=x.device).masked_fill(counts == 0, float("-inf"))
-    scores = (q @ k.transpose(-2, -1)).mul_(c ** -0.5).add_(bias)                        # (B, H, T, T)
+    # log 1 = 0 for an edge, log 0 = -inf for none, log k for an edge repeated k times
+    scores = (q @ k.transpose(-2, -1)).mul_(c ** -0.5).add_(counts.log())               # (B, H, T, T)
     weights = torch.softmax(scores, dim=-1).masked_fill(lonely, 0.0)
     out = (weights @ v).transpose(1, 2).reshape(b * t_max, heads, c).index_select(0, rows)  # (N, H, C)
     out = out.reshape(n, heads * c) if conv.concat else out.mean(dim=1)
