@@ -184,3 +184,17 @@ def test_cli_train_then_evaluate(tmp_path, capsys):
     assert res["test"]["a"]["weighted_f1"] == pytest.approx(stored["test"]["a"]["weighted_f1"])
     assert stored and json.loads((tmp_path / "run" / "config.json").read_text())[
         "train_transform"]["config"]["granularity"] == "utterance"
+
+
+def test_cli_train_scores_the_asked_for_contexts(tmp_path, capsys):
+    corpus = toy_corpus(tmp_path / "corpus", n_groups=3, dialogues_per_group=3, utts=6)
+    corpus.save()
+    for fs in toy_features(corpus, signal=4.0).values():
+        save_features(corpus, fs)
+    args = ["train", str(tmp_path / "corpus"), "--features", "a=toy-a,v=toy-v", "--epochs", "1", "--no-progress",
+            "--set", "hidden_size=8", "--set", "seq_ff=16", "--set", "gnn_heads=2", "--set", "dev_share=0.2"]
+    assert cli_main(args + ["--out", str(tmp_path / "some"), "--contexts", "a"]) == 0
+    assert cli_main(args + ["--out", str(tmp_path / "all")]) == 0
+    some, every = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("some", "all"))
+    assert set(some["test"]) == {"av", "a"}                    # the selection context is always scored
+    assert set(every["test"]) == {"av", "a", "v"}              # default: every subset
