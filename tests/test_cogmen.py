@@ -311,3 +311,20 @@ def test_relational_conv_equals_pyg_rgcn():
     x.grad = None
     conv(x, ei, et).square().sum().backward()
     torch.testing.assert_close(g, x.grad, atol=1e-5, rtol=1e-5)
+
+
+def test_long_dialogues_fall_back_to_pyg_graph_attention(data, monkeypatch):
+    """Above DENSE_GRAPH_MAX the sparse PyG layer runs: the same outputs, no (B, H, T, T) grid."""
+    import emowb.models.cogmen as cm
+
+    cfg = tiny_model(modalities="av", gnn_heads=3)
+    model = _model(cfg, data[1]).eval()
+    b = collate(_dialogues(data, cfg)[:4])
+    with torch.no_grad():
+        dense = model(b).logits
+        monkeypatch.setattr(cm, "DENSE_GRAPH_MAX", 1)
+        calls = []
+        monkeypatch.setattr(cm, "_graph_attention", lambda *a, **k: calls.append(1))
+        sparse = model(b).logits
+    assert not calls
+    torch.testing.assert_close(sparse, dense, atol=1e-5, rtol=1e-5)

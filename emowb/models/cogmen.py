@@ -362,8 +362,14 @@ def _fast_rgcn_ok(conv: RGCNConv) -> bool:
     return conv.num_bases is None and conv.num_blocks is None and conv.aggr == "mean"
 
 
-def _dense_graph_ok(conv: TransformerConv) -> bool:
-    return conv.lin_beta is None and conv.lin_edge is None and conv.dropout == 0.0
+#: Largest (B · heads · T · T) grid the dense graph attention builds (2**25 floats = 128 MB per
+#: grid; IEMOCAP batches stay under 3M). Longer dialogues take PyG's sparse TransformerConv.
+DENSE_GRAPH_MAX = 2 ** 25
+
+
+def _dense_graph_ok(conv: TransformerConv, b: int, t_max: int) -> bool:
+    return (conv.lin_beta is None and conv.lin_edge is None and conv.dropout == 0.0
+            and b * conv.heads * t_max * t_max <= DENSE_GRAPH_MAX)
 
 
 class _SafeBatchNorm1d(nn.BatchNorm1d):
@@ -509,7 +515,7 @@ class COGMEN(nn.Module):
             gx = _relational_conv(self.rgcn, nodes, batch.edge_index, batch.edge_type)  # (N, G)
         else:
             gx = self.rgcn(nodes, batch.edge_index, batch.edge_type)  # (N, G)
-        if _dense_graph_ok(self.gconv):
+        if _dense_graph_ok(self.gconv, b, t_max):
             gx = _graph_attention(self.gconv, gx, batch.edge_index, batch.node_index, b, t_max)  # (N, G·heads)
         else:
             gx = self.gconv(gx, batch.edge_index)                   # (N, G·heads)
