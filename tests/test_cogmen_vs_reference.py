@@ -4,29 +4,22 @@ code when ``EMOWB_COGMEN_REFERENCE`` points at a checkout of it."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "cogmen_vs_reference.py"
+from conftest import BENCHMARKS, load_benchmark
 
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("cogmen_vs_reference", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+BENCH = BENCHMARKS / "cogmen_vs_reference.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    return _bench()
+    return load_benchmark("cogmen_vs_reference")
 
 
 @pytest.fixture(scope="module")

