@@ -549,41 +549,47 @@ class Trainer:
         return cls(params, lr=c.lr, weight_decay=c.weight_decay)
 
     # -------------------------------------------------------------- evaluation
-    @torch.no_grad()
-    def evaluate(self, source, *, context: str | Callable | None = None,
-                 with_embeddings: bool = True) -> Evaluation:
-        """One pass over ``source`` in a context (a name of ``contexts`` or a callable)."""
+    def _outputs(self, source, context: str | Callable | None):
+        """``(batch, model output)`` over ``source`` in a context (a name of ``contexts`` or a
+        callable), in evaluation mode without gradients; the model's mode is restored after."""
         if isinstance(context, str) and context not in self.contexts:
             raise KeyError(f"unknown evaluation context {context!r}; this trainer has {list(self.contexts)}")
         fn = self.contexts[context] if isinstance(context, str) else (context or _identity)
         self.model.to(self.device)
         was_training = self.model.training
         self.model.eval()
-        utt, dia, yt, yp, pr, em, sc = [], [], [], [], [], [], []
-        loss_sum, n_scored = 0.0, 0
         try:
             for batch in source.batches(batch_size=self.config.batch_size, shuffle=False):
                 batch = fn(batch.to(self.device))
-                with self._autocast():
+                with torch.no_grad(), self._autocast():
                     out: ModelOutput = self.model(batch)
-                logits = out.logits.float()
-                probs = torch.softmax(logits, dim=-1)
-                s = batch.scored
-                if s.any():
-                    loss_sum += float(F.cross_entropy(logits[s], batch.labels[s], reduction="sum"))
-                    n_scored += int(s.sum())
-                utt += list(batch.utt_ids)
-                node_dialogue = getattr(batch, "node_dialogue", None)
-                if node_dialogue is not None:
-                    dia += [batch.dialogue_ids[i] for i in node_dialogue.tolist()]
-                yt.append(batch.labels.cpu())
-                yp.append(probs.argmax(-1).cpu())
-                pr.append(probs.cpu())
-                sc.append(s.cpu())
-                if with_embeddings:
-                    em.append(out.embeddings.float().cpu())
+                yield batch, out
         finally:
             self.model.train(was_training)
+
+    @torch.no_grad()
+    def evaluate(self, source, *, context: str | Callable | None = None,
+                 with_embeddings: bool = True) -> Evaluation:
+        """One pass over ``source`` in a context (a name of ``contexts`` or a callable)."""
+        utt, dia, yt, yp, pr, em, sc = [], [], [], [], [], [], []
+        loss_sum, n_scored = 0.0, 0
+        for batch, out in self._outputs(source, context):
+            logits = out.logits.float()
+            probs = torch.softmax(logits, dim=-1)
+            s = batch.scored
+            if s.any():
+                loss_sum += float(F.cross_entropy(logits[s], batch.labels[s], reduction="sum"))
+                n_scored += int(s.sum())
+            utt += list(batch.utt_ids)
+            node_dialogue = getattr(batch, "node_dialogue", None)
+            if node_dialogue is not None:
+                dia += [batch.dialogue_ids[i] for i in node_dialogue.tolist()]
+            yt.append(batch.labels.cpu())
+            yp.append(probs.argmax(-1).cpu())
+            pr.append(probs.cpu())
+            sc.append(s.cpu())
+            if with_embeddings:
+                em.append(out.embeddings.float().cpu())
         y_true = torch.cat(yt).numpy()
         y_pred = torch.cat(yp).numpy()
         scored = torch.cat(sc).numpy().astype(bool)
@@ -601,24 +607,14 @@ class Trainer:
         """The mean loss and :data:`~emowb.eval.metrics.SCALAR_METRICS` of one pass in a context,
         as the training loop needs them: confusion counts accumulated on tensors, no
         predictions, probabilities or embeddings kept (:meth:`evaluate` keeps them all)."""
-        fn = self.contexts[context]
-        self.model.to(self.device)
-        was_training = self.model.training
-        self.model.eval()
         c = len(self.labels)
         counts = torch.zeros(c * c, dtype=torch.int64, device=self.device)
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
-        try:
-            for batch in source.batches(batch_size=self.config.batch_size, shuffle=False):
-                batch = fn(batch.to(self.device))
-                with self._autocast():
-                    out: ModelOutput = self.model(batch)
-                s = batch.scored
-                logits, y = out.logits.float()[s], batch.labels[s]
-                loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
-                counts += torch.bincount(y * c + logits.argmax(-1), minlength=c * c)
-        finally:
-            self.model.train(was_training)
+        for batch, out in self._outputs(source, context):
+            s = batch.scored
+            logits, y = out.logits.float()[s], batch.labels[s]
+            loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
+            counts += torch.bincount(y * c + logits.argmax(-1), minlength=c * c)
         n = int(counts.sum())
         if n == 0:
             raise ValueError("no scored utterance in the evaluated data")
