@@ -231,6 +231,18 @@ def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     return x * scale
 
 
+def _to_heads_grid(qkv: torch.Tensor, rows: torch.Tensor, b: int, t_max: int, heads: int) -> torch.Tensor:
+    """(N, 3·H·d) packed query/key/value rows -> (3, B, H, T, d) on the padded grid (zeros elsewhere)."""
+    grid = qkv.new_zeros(b * t_max, qkv.shape[1]).index_copy(0, rows, qkv)
+    return grid.view(b, t_max, 3, heads, -1).permute(2, 0, 3, 1, 4)
+
+
+def _from_heads_grid(o: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """(B, H, T, d) per-head outputs on the grid -> (N, H, d) at the real rows."""
+    b, heads, t_max, d = o.shape
+    return o.transpose(1, 2).reshape(b * t_max, heads, d).index_select(0, rows)
+
+
 def _encoder_layer_packed(layer: nn.TransformerEncoderLayer, x: torch.Tensor, rows: torch.Tensor, b: int,
                           t_max: int, allowed: torch.Tensor) -> torch.Tensor:
     """One ``nn.TransformerEncoderLayer`` on the real utterances only.
@@ -257,8 +269,7 @@ def _encoder_layer_packed(layer: nn.TransformerEncoderLayer, x: torch.Tensor, ro
 
     def sa_block(h: torch.Tensor) -> torch.Tensor:
         qkv = F.linear(h, attn.in_proj_weight, attn.in_proj_bias)                      # (N, 3W)
-        grid = qkv.new_zeros(b * t_max, 3 * w).index_copy(0, rows, qkv)
-        q, k, v = grid.view(b, t_max, 3, heads, w // heads).permute(2, 0, 3, 1, 4)       # 3 × (B, H, T, d)
+        q, k, v = _to_heads_grid(qkv, rows, b, t_max, heads)                               # 3 × (B, H, T, d)
         if training and attn.dropout > 0 and x.device.type == "cpu":
             # SDPA's CPU dropout draws with bernoulli_ (slow, see ``dropout``): the same math by hand
             scores = (q @ k.transpose(-2, -1)).mul_((w // heads) ** -0.5)                # (B, H, T, T)
@@ -267,7 +278,7 @@ def _encoder_layer_packed(layer: nn.TransformerEncoderLayer, x: torch.Tensor, ro
         else:
             o = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed,
                                                dropout_p=attn.dropout if training else 0.0)
-        o = o.transpose(1, 2).reshape(b * t_max, w).index_select(0, rows)                # (N, W)
+        o = _from_heads_grid(o, rows).reshape(n, w)                                      # (N, W)
         return dropout(F.linear(o, attn.out_proj.weight, attn.out_proj.bias), layer.dropout1.p, training)
 
     def ff_block(h: torch.Tensor) -> torch.Tensor:
@@ -310,8 +321,7 @@ def _graph_attention(conv: TransformerConv, x: torch.Tensor, edge_index: torch.T
     lins = (conv.lin_query, conv.lin_key, conv.lin_value)
     bias = None if lins[0].bias is None else torch.cat([m.bias for m in lins])
     qkv = F.linear(x, torch.cat([m.weight for m in lins]), bias)                       # (N, 3·H·C)
-    grid = qkv.new_zeros(b * t_max, 3 * heads * c).index_copy(0, rows, qkv)
-    q, k, v = grid.view(b, t_max, 3, heads, c).permute(2, 0, 3, 1, 4)                 # 3 × (B, H, T, C)
+    q, k, v = _to_heads_grid(qkv, rows, b, t_max, heads)                               # 3 × (B, H, T, C)
     src, dst = rows[edge_index[0]], rows[edge_index[1]]
     counts = torch.zeros(b * t_max * t_max, dtype=x.dtype, device=x.device)
     counts.index_put_((dst * t_max + src % t_max,), torch.ones_like(src, dtype=x.dtype), accumulate=True)
@@ -322,7 +332,7 @@ def _graph_attention(conv: TransformerConv, x: torch.Tensor, edge_index: torch.T
     # log 1 = 0 for an edge, log 0 = -inf for none, log k for an edge repeated k times
     scores = (q @ k.transpose(-2, -1)).mul_(c ** -0.5).add_(counts.log())               # (B, H, T, T)
     weights = torch.softmax(scores, dim=-1).masked_fill(lonely, 0.0)
-    out = (weights @ v).transpose(1, 2).reshape(b * t_max, heads, c).index_select(0, rows)  # (N, H, C)
+    out = _from_heads_grid(weights @ v, rows)                                           # (N, H, C)
     out = out.reshape(n, heads * c) if conv.concat else out.mean(dim=1)
     if conv.root_weight:
         out = out + conv.lin_skip(x)
